@@ -1,0 +1,1 @@
+"""Client for the MailStore SPE Management API."""
