@@ -1,0 +1,583 @@
+"""``SPEClient``: calls SPE Management API functions over HTTPS.
+
+One ``requests.Session`` per client, shared by the threads that use the client (the
+connection pool is sized by ``pool_size``). Every failure is raised as a subclass of
+``exporter.spe.errors.SPEError`` with a message an operator can act on; credentials never
+appear in messages, logs or ``repr()``.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Collection, Iterator
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from exporter.spe import longrunning
+from exporter.spe.envelope import Envelope, body_excerpt, decode_envelope, decode_json
+from exporter.spe.errors import (
+    SPEAPIError,
+    SPEAuthError,
+    SPEConnectionError,
+    SPEError,
+    SPEFunctionNotAllowedError,
+    SPEHTTPError,
+    SPEInvalidResponseError,
+    SPETimeoutError,
+    SPETLSError,
+)
+from exporter.spe.formdata import encode_form
+from exporter.spe.tls import TLSOptions, pin_mismatch
+
+log = logging.getLogger("exporter.spe")
+
+GET_STATUS = "get-status"
+CANCEL_ASYNC = "cancel-async"
+GET_METADATA = "get-metadata"
+# Low-level functions live under /api/, regular ones under /api/invoke/.
+_LOW_LEVEL = (GET_STATUS, CANCEL_ASYNC, GET_METADATA)
+_FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+# Shorter than any plausible password and long enough not to mangle ordinary words.
+_MIN_SCRUB_LENGTH = 4
+
+
+class ClientObserver(Protocol):
+    """Receives call telemetry. Implement any subset; exceptions raised here are logged."""
+
+    def request_finished(self, function: str, duration: float, error: SPEError | None) -> None: ...
+
+    def async_started(self, function: str, token: str) -> None: ...
+
+    def async_progress(
+        self, function: str, token: str, percent: float | None, text: str | None
+    ) -> None: ...
+
+    def async_finished(self, function: str, token: str, result: str, duration: float) -> None: ...
+
+
+class SPEClient:
+    """Client of one SPE Management API endpoint. Thread-safe; see docs/design.md."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        ca_file: str | None = None,
+        insecure_skip_verify: bool = False,
+        thumbprint: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        async_deadline: float = 600.0,
+        status_poll_ms: int = 5000,
+        pool_size: int = 16,
+        observer: ClientObserver | None = None,
+        allowed_functions: Collection[str] | None = None,
+        cancel_on_shutdown: bool = False,
+    ) -> None:
+        self.base_url = _validate_base_url(base_url)
+        parts = urlsplit(self.base_url)
+        self._host_port = (
+            f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        )
+        self.username = username
+        self._password = password
+        self.tls = TLSOptions(ca_file, insecure_skip_verify, thumbprint)
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+            ("async_deadline", async_deadline),
+            ("status_poll_ms", status_poll_ms),
+            ("pool_size", pool_size),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value!r}")
+        self.connect_timeout = float(connect_timeout)
+        self.read_timeout = float(read_timeout)
+        self.async_deadline = float(async_deadline)
+        self.status_poll_ms = int(status_poll_ms)
+        self.observer = observer
+        # An empty allow-list allows nothing; only None switches the check off.
+        self.allowed_functions = (
+            frozenset(allowed_functions) if allowed_functions is not None else None
+        )
+        self.cancel_on_shutdown = cancel_on_shutdown
+        self._stop_event = threading.Event()
+        self._tokens_lock = threading.Lock()
+        self._own_tokens: set[str] = set()
+
+        self._session = requests.Session()
+        self._session.auth = (username, password)
+        self._session.headers["Accept"] = "application/json"
+        self._session.mount("https://", self.tls.make_adapter(pool_size))
+        self._session.mount("http://", requests.adapters.HTTPAdapter(1, pool_size))
+        self.tls.warn_if_insecure(self.base_url)
+
+    def __repr__(self) -> str:
+        return f"SPEClient(base_url={self.base_url!r}, username={self.username!r})"
+
+    # ----------------------------------------------------------------- public calls
+
+    def call(
+        self,
+        function: str,
+        /,
+        *,
+        deadline: float | None = None,
+        on_progress: longrunning.ProgressCallback | None = None,
+        **args: Any,
+    ) -> Any:
+        """Invoke ``function`` and return the ``result`` member of its final envelope."""
+        return self.invoke(function, deadline=deadline, on_progress=on_progress, **args).result
+
+    def invoke(
+        self,
+        function: str,
+        /,
+        *,
+        deadline: float | None = None,
+        on_progress: longrunning.ProgressCallback | None = None,
+        **args: Any,
+    ) -> Envelope:
+        """Invoke ``function`` (following a long-running task) and return the final envelope.
+
+        ``deadline`` (seconds) overrides ``async_deadline`` for this call; ``on_progress``
+        receives every envelope of a long-running task whose status changed.
+        Raises ``SPEAPIError`` when SPE reports the call failed.
+        """
+        with self._reported(function):
+            self._check_allowed(function)
+            env = self._invoke_once(function, args)
+            if env.is_running:
+                token = env.token
+                self._remember_token(token)
+                policy = longrunning.PollPolicy(
+                    deadline=self.async_deadline if deadline is None else deadline,
+                    poll_ms=self.status_poll_ms,
+                    stop_event=self._stop_event,
+                    cancel_on_shutdown=self.cancel_on_shutdown,
+                )
+                try:
+                    env = longrunning.follow(self, function, env, policy, on_progress)
+                finally:
+                    self._forget_token(token)
+            elif env.is_failed:
+                raise _api_error(function, env)
+            elif not env.is_succeeded:
+                raise SPEAPIError(
+                    env.error_message or f"call ended with status {env.status_code!r}",
+                    details=env.error_details,
+                    function=function,
+                    status_code=env.status_code,
+                )
+            return env
+
+    def get_status(
+        self, token: str, last_known_status_version: int, milliseconds_timeout: int
+    ) -> Envelope:
+        """One ``get-status`` long-poll; returns the task's envelope whatever its status.
+
+        With an allow-list, only tokens this client received are accepted.
+        """
+        with self._reported(GET_STATUS):
+            self._check_own_token(GET_STATUS, token)
+            return self.poll_status(token, last_known_status_version, milliseconds_timeout)
+
+    def cancel_async(self, token: str) -> Envelope:
+        """Ask SPE to cancel a long-running task (SPE decides if and when)."""
+        with self._reported(CANCEL_ASYNC):
+            self._check_own_token(CANCEL_ASYNC, token)
+            return self._cancel(token)
+
+    def get_metadata(self) -> list[Any]:
+        """The function list (``get-metadata`` answers a bare array, not an envelope)."""
+        with self._reported(GET_METADATA):
+            self._check_allowed(GET_METADATA)
+            body = self._post(GET_METADATA, None, self.read_timeout)
+            data = decode_json(body)
+            # Tolerate a server that wraps the array in the usual envelope.
+            if isinstance(data, dict) and isinstance(data.get("result"), list):
+                data = data["result"]
+            if not isinstance(data, list):
+                raise SPEInvalidResponseError(
+                    f"expected a JSON array of functions, body starts with {body_excerpt(body)}",
+                    function=GET_METADATA,
+                )
+            return data
+
+    def stop_polling(self) -> None:
+        """Make running and future long-running polls stop promptly (for shutdown)."""
+        self._stop_event.set()
+
+    def close(self) -> None:
+        """Stop polling and release the connections."""
+        self.stop_polling()
+        self._session.close()
+
+    def __enter__(self) -> SPEClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------- longrunning.StatusTransport
+
+    def poll_status(self, token: str, last_known_version: int, milliseconds: int) -> Envelope:
+        """``get-status`` without observer reporting (used by the poller and get_status)."""
+        args = {
+            "token": token,
+            "lastKnownStatusVersion": last_known_version,
+            "millisecondsTimeout": milliseconds,
+        }
+        # The server may legitimately hold the answer for `milliseconds`.
+        body = self._post(GET_STATUS, args, self.read_timeout + milliseconds / 1000.0)
+        return self._decode(GET_STATUS, body)
+
+    def cancel_quietly(self, token: str) -> None:
+        """Best-effort cancel-async: a failure is logged, never raised."""
+        try:
+            self._cancel(token)
+        except SPEError as exc:
+            log.warning("cancel-async failed (ignored): %s", self.scrub(exc))
+
+    def notify(self, method: str, *args: object) -> None:
+        """Call an observer method if the observer has it; never let it break a call."""
+        handler = getattr(self.observer, method, None) if self.observer else None
+        if handler is None:
+            return
+        try:
+            handler(*args)
+        except Exception:
+            log.exception("SPE client observer %s raised; ignored", method)
+
+    # ------------------------------------------------------------------- internals
+
+    def _invoke_once(self, function: str, args: dict[str, Any]) -> Envelope:
+        body = self._post(function, args, self.read_timeout)
+        return self._decode(function, body)
+
+    def _cancel(self, token: str) -> Envelope:
+        try:
+            body = self._post(CANCEL_ASYNC, {"token": token}, self.read_timeout)
+            return self._decode(CANCEL_ASYNC, body)
+        finally:
+            self._forget_token(token)
+
+    def _decode(self, function: str, body: bytes) -> Envelope:
+        try:
+            return decode_envelope(body)
+        except SPEInvalidResponseError as exc:
+            exc.function = function
+            raise
+
+    def _reported(self, function: str) -> _Reported:
+        return _Reported(self, function)
+
+    def _check_allowed(self, function: str) -> None:
+        if self.allowed_functions is not None and function not in self.allowed_functions:
+            raise SPEFunctionNotAllowedError(
+                "refused to call a function outside this client's allow-list "
+                f"({', '.join(sorted(self.allowed_functions))}); nothing was sent",
+                function=function,
+            )
+
+    def _check_own_token(self, function: str, token: str) -> None:
+        if self.allowed_functions is None:
+            return
+        with self._tokens_lock:
+            known = token in self._own_tokens
+        if not known:
+            raise SPEFunctionNotAllowedError(
+                "refused: the token was not issued to this client (with an allow-list, "
+                "get-status and cancel-async only act on this client's own tasks); "
+                "nothing was sent",
+                function=function,
+            )
+
+    def _remember_token(self, token: str | None) -> None:
+        if token:
+            with self._tokens_lock:
+                self._own_tokens.add(token)
+
+    def _forget_token(self, token: str | None) -> None:
+        if token:
+            with self._tokens_lock:
+                self._own_tokens.discard(token)
+
+    def _url(self, function: str) -> str:
+        if function in _LOW_LEVEL:
+            return f"{self.base_url}/api/{function}"
+        if not _FUNCTION_NAME.fullmatch(function):
+            raise ValueError(f"not an SPE function name: {function!r}")
+        return f"{self.base_url}/api/invoke/{function}"
+
+    def _post(self, function: str, args: dict[str, Any] | None, read_timeout: float) -> bytes:
+        """POST one request and return the body of a 200 answer; raise SPEError otherwise."""
+        url = self._url(function)
+        body = encode_form(args or {})
+        started = time.monotonic()
+        status: int | str = "-"
+        try:
+            try:
+                response = self._session.post(
+                    url,
+                    data=body,
+                    headers=_FORM_HEADERS if body is not None else None,
+                    timeout=(self.connect_timeout, read_timeout),
+                    # Per request, not Session.verify: requests lets REQUESTS_CA_BUNDLE /
+                    # CURL_CA_BUNDLE override the session's value (even False), but not this.
+                    verify=self.tls.requests_verify,
+                )
+            except requests.RequestException as exc:
+                raise self._transport_error(function, exc, read_timeout) from exc
+            status = response.status_code
+            if status != 200:
+                raise self._http_error(function, response)
+            return response.content
+        except SPEError as exc:
+            status = f"{status} ({exc.reason})"
+            raise
+        finally:
+            log.debug(
+                "SPE %s %s -> %s in %.3f s",
+                self._host_port,
+                function,
+                status,
+                time.monotonic() - started,
+            )
+
+    def scrub(self, exc: SPEError) -> SPEError:
+        # Last line of defence: no message we raise may contain the password, even if a
+        # server or library echoed it back.
+        pw = self._password
+        if len(pw) >= _MIN_SCRUB_LENGTH and pw in exc.message:
+            exc.message = exc.message.replace(pw, "***")
+            exc.args = (exc.message,)
+        return exc
+
+    def _transport_error(
+        self, function: str, exc: requests.RequestException, read_timeout: float
+    ) -> SPEError:
+        where = self._host_port
+        causes = list(_causes(exc))
+        if isinstance(exc, requests.exceptions.SSLError):
+            return self._tls_error(function, exc)
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return SPETimeoutError(
+                f"connecting to {where} timed out (connect timeout {self.connect_timeout:g} s); "
+                "SPE may be down, firewalled, or the URL may be wrong",
+                function=function,
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout) or _has(
+            causes, urllib3.exceptions.ReadTimeoutError, TimeoutError
+        ):
+            return SPETimeoutError(
+                f"no response from {where} within the read timeout of {read_timeout:g} s; "
+                "SPE may be overloaded (raise read_timeout if this function is slow)",
+                function=function,
+            )
+        if _has(causes, urllib3.exceptions.NameResolutionError, socket.gaierror):
+            return SPEConnectionError(
+                f"cannot resolve host name of {where}; check base_url (DNS failure)",
+                function=function,
+            )
+        if _has(causes, ConnectionRefusedError) or _errno_in(causes, errno.ECONNREFUSED):
+            return SPEConnectionError(
+                f"connection to {where} refused; SPE may be down or base_url "
+                "(host or port, default 8474) may be wrong",
+                function=function,
+            )
+        if _has(causes, urllib3.exceptions.NewConnectionError):
+            return SPEConnectionError(
+                f"cannot connect to {where} ({_last_words(causes)}); SPE may be down or "
+                "base_url may be wrong",
+                function=function,
+            )
+        if _has(
+            causes,
+            ConnectionResetError,
+            http.client.RemoteDisconnected,
+            http.client.IncompleteRead,
+            urllib3.exceptions.ProtocolError,
+        ):
+            return SPEConnectionError(
+                f"connection to {where} was closed or reset before a complete response "
+                f"({_last_words(causes)}); SPE or a proxy in between may have dropped it",
+                function=function,
+            )
+        return SPEConnectionError(
+            f"request to {where} failed: {_last_words(causes)}", function=function
+        )
+
+    def _tls_error(self, function: str, exc: requests.RequestException) -> SPETLSError:
+        where = self._host_port
+        text = " | ".join(str(c) for c in _causes(exc))
+        mismatch = pin_mismatch(text)
+        if mismatch:
+            expected, actual = mismatch
+            return SPETLSError(
+                f"certificate of {where} does not match the pinned {self.tls.digest_name} "
+                f"thumbprint: expected {expected}, server presented {actual}. If the "
+                "certificate was renewed on purpose, update the thumbprint",
+                function=function,
+            )
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            reason = _verify_reason(text)
+            return SPETLSError(
+                f"TLS certificate verification failed for {where} ({reason}). SPE uses a "
+                "self-signed certificate by default: set ca_file to its certificate (PEM) or "
+                "pin its thumbprint (as shown by SPE)",
+                function=function,
+            )
+        return SPETLSError(
+            f"TLS handshake with {where} failed ({_last_words(list(_causes(exc)))}); "
+            "check that base_url points at the SPE HTTPS port (default 8474)",
+            function=function,
+        )
+
+    def _http_error(self, function: str, response: requests.Response) -> SPEError:
+        status = response.status_code
+        if status == 401:
+            return SPEAuthError(
+                f"authentication failed for user {self.username!r} (HTTP 401): check user "
+                "name and API password; with MFA on, the API password is required",
+                status=status,
+                function=function,
+            )
+        if status == 403:
+            return SPEHTTPError(
+                f"access denied for user {self.username!r} (HTTP 403): the user must be an "
+                "SPE system administrator",
+                status=status,
+                function=function,
+            )
+        if status == 404 and function == GET_STATUS:
+            return SPEHTTPError(
+                "unknown or expired token (HTTP 404): the long-running task is no longer "
+                "known to SPE (finished long ago, or SPE restarted)",
+                status=status,
+                function=function,
+            )
+        if status == 404:
+            return SPEHTTPError(
+                f"not found (HTTP 404) at {response.request.path_url}: the function may not "
+                "exist on this SPE version (see get-metadata) or base_url has a wrong path",
+                status=status,
+                function=function,
+            )
+        return SPEHTTPError(
+            f"HTTP {status} {response.reason or ''} from {self._host_port}; body starts with "
+            f"{body_excerpt(response.content)}".replace("  ", " "),
+            status=status,
+            function=function,
+        )
+
+    def _report(self, function: str, duration: float, error: SPEError | None) -> None:
+        self.notify("request_finished", function, duration, error)
+
+
+class _Reported:
+    """Context manager: one ``request_finished`` per public call, with its end-to-end time.
+
+    Non-SPE exceptions (programming errors such as a bad argument type) pass through
+    unreported: they are bugs, not API failures.
+    """
+
+    def __init__(self, client: SPEClient, function: str) -> None:
+        self.client = client
+        self.function = function
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.started = time.monotonic()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and not isinstance(exc, SPEError):
+            return
+        if isinstance(exc, SPEError):
+            if exc.function is None:
+                exc.function = self.function
+            self.client.scrub(exc)
+            log.debug("SPE call %s failed (%s): %s", self.function, exc.reason, exc)
+        self.client._report(self.function, time.monotonic() - self.started, exc)
+
+
+def _api_error(function: str, env: Envelope) -> SPEAPIError:
+    return SPEAPIError(
+        env.error_message or "SPE reported statusCode 'failed' without an error message",
+        details=env.error_details,
+        function=function,
+    )
+
+
+def _validate_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(
+            f"base_url must look like https://host:8474, got {_without_userinfo(base_url)!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        # Never echo the URL here: it contains credentials.
+        raise ValueError("base_url must not contain credentials; use username and password instead")
+    if parts.query or parts.fragment:
+        raise ValueError(f"base_url must not have a query or fragment, got {base_url!r}")
+    return base_url.strip().rstrip("/")
+
+
+def _without_userinfo(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (``__cause__``/``__context__``/``reason``)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo.append(current.__cause__ or current.__context__)
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+        for arg in current.args:
+            if isinstance(arg, BaseException):
+                todo.append(arg)
+
+
+def _has(causes: list[BaseException], *types: type[BaseException]) -> bool:
+    return any(isinstance(c, types) for c in causes)
+
+
+def _errno_in(causes: list[BaseException], code: int) -> bool:
+    return any(isinstance(c, OSError) and c.errno == code for c in causes)
+
+
+def _last_words(causes: list[BaseException]) -> str:
+    """A short description from the innermost cause (urllib3's outer texts are noisy)."""
+    inner = causes[-1] if causes else None
+    if inner is None:
+        return "unknown error"
+    text = str(inner) or type(inner).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+_VERIFY_REASON = re.compile(r"certificate verify failed: ([^(\]')\"]+)")
+
+
+def _verify_reason(text: str) -> str:
+    match = _VERIFY_REASON.search(text)
+    return match.group(1).strip() if match else "certificate not trusted"

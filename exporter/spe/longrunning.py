@@ -1,0 +1,196 @@
+"""Follow a long-running SPE task to its end.
+
+SPE may answer *any* call with ``statusCode: "running"`` and a token. The client then
+long-polls ``get-status`` (``token``, ``lastKnownStatusVersion``, ``millisecondsTimeout``)
+until the status is final (anything but "running"). If the deadline passes first, the task
+is cancelled server-side (best effort) so an abandoned task does not keep running for hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from exporter.spe.envelope import STATUS_FAILED, STATUS_SUCCEEDED, Envelope
+from exporter.spe.errors import (
+    SPEAPIError,
+    SPEAsyncTimeoutError,
+    SPEError,
+    SPEInvalidResponseError,
+    SPEPollingStoppedError,
+)
+
+log = logging.getLogger("exporter.spe")
+
+ProgressCallback = Callable[[Envelope], None]
+
+# Observer result values (closed set of the async-operations metric).
+RESULT_SUCCEEDED = "succeeded"
+RESULT_FAILED = "failed"
+RESULT_CANCELLED = "cancelled"
+RESULT_TIMEOUT = "timeout"
+
+# A server that answers get-status at once instead of long-polling must not make us spin:
+# we then wait this long (interruptibly) before asking again.
+MIN_POLL_INTERVAL = 0.2
+
+
+class StatusTransport(Protocol):
+    """What the poller needs from the client (implemented by ``SPEClient``)."""
+
+    def poll_status(self, token: str, last_known_version: int, milliseconds: int) -> Envelope: ...
+
+    def cancel_quietly(self, token: str) -> None: ...
+
+    def notify(self, method: str, *args: object) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    deadline: float  # seconds from the first response until the task is given up
+    poll_ms: int  # millisecondsTimeout of each get-status long-poll
+    stop_event: threading.Event
+    cancel_on_shutdown: bool = False
+
+
+def follow(
+    transport: StatusTransport,
+    function: str,
+    first: Envelope,
+    policy: PollPolicy,
+    on_progress: ProgressCallback | None = None,
+) -> Envelope:
+    """Poll until ``first``'s task is final; return the succeeded envelope or raise.
+
+    Raises ``SPEAPIError`` (failed or cancelled task), ``SPEAsyncTimeoutError`` (deadline,
+    after cancel-async), ``SPEPollingStoppedError`` (client shutdown) or any transport error
+    of ``get-status``.
+    """
+    token = first.token
+    if not token:
+        raise SPEInvalidResponseError(
+            "statusCode is 'running' but the response has no token to poll", function=function
+        )
+    started = time.monotonic()
+    deadline_at = started + policy.deadline
+    transport.notify("async_started", function, token)
+    result = RESULT_FAILED
+    try:
+        final = _poll_loop(transport, function, token, first, deadline_at, policy, on_progress)
+        result = _final_result(final)
+        if result != RESULT_SUCCEEDED:
+            raise _final_error(function, final)
+        return final
+    except SPEPollingStoppedError:
+        result = RESULT_CANCELLED
+        raise
+    except SPEAsyncTimeoutError:
+        result = RESULT_TIMEOUT
+        raise
+    finally:
+        transport.notify("async_finished", function, token, result, time.monotonic() - started)
+
+
+def _poll_loop(
+    transport: StatusTransport,
+    function: str,
+    token: str,
+    current: Envelope,
+    deadline_at: float,
+    policy: PollPolicy,
+    on_progress: ProgressCallback | None,
+) -> Envelope:
+    _report_progress(transport, function, token, current, on_progress)
+    version = current.status_version if current.status_version is not None else -1
+    while current.is_running:
+        if policy.stop_event.is_set():
+            _stop(transport, function, token, policy)
+        remaining = deadline_at - time.monotonic()
+        if remaining <= 0:
+            _give_up(transport, function, token, policy.deadline)
+        wait_ms = max(1, min(policy.poll_ms, int(remaining * 1000)))
+        asked = time.monotonic()
+        try:
+            current = transport.poll_status(token, version, wait_ms)
+        except SPEError:
+            if policy.stop_event.is_set():
+                # close() may have torn down the connection under this poll: that is the
+                # shutdown, not an API failure.
+                _stop(transport, function, token, policy)
+            raise
+        new_version = current.status_version if current.status_version is not None else version
+        if new_version != version or not current.is_running:
+            version = new_version
+            _report_progress(transport, function, token, current, on_progress)
+        elif time.monotonic() - asked < MIN_POLL_INTERVAL:
+            # Nothing new and no long-poll wait happened: pace ourselves (wakes on stop).
+            policy.stop_event.wait(min(MIN_POLL_INTERVAL, max(0.0, remaining)))
+    return current
+
+
+def _report_progress(
+    transport: StatusTransport,
+    function: str,
+    token: str,
+    env: Envelope,
+    on_progress: ProgressCallback | None,
+) -> None:
+    transport.notify("async_progress", function, token, env.percent_progress, env.status_text)
+    if on_progress is None:
+        return
+    try:
+        on_progress(env)
+    except Exception:
+        # A progress display must never break the operation it displays.
+        log.exception("on_progress callback for %s raised; ignored", function)
+
+
+def _give_up(transport: StatusTransport, function: str, token: str, deadline: float) -> None:
+    transport.cancel_quietly(token)
+    raise SPEAsyncTimeoutError(
+        f"long-running call did not finish within its deadline of {deadline:g} s; "
+        "cancel-async was sent. Raise async_deadline (or the per-call deadline) if the "
+        "operation legitimately takes longer.",
+        token=token,
+        function=function,
+    )
+
+
+def _stop(transport: StatusTransport, function: str, token: str, policy: PollPolicy) -> None:
+    if policy.cancel_on_shutdown:
+        transport.cancel_quietly(token)
+    raise SPEPollingStoppedError(
+        "polling stopped by shutdown; the task "
+        + ("was asked to cancel" if policy.cancel_on_shutdown else "may still run on the server"),
+        token=token,
+        function=function,
+    )
+
+
+def _final_result(env: Envelope) -> str:
+    if env.status_code == STATUS_SUCCEEDED:
+        return RESULT_SUCCEEDED
+    if env.status_code == STATUS_FAILED:
+        return RESULT_FAILED
+    # SPE's end state after cancel-async is undocumented ("cancelled" is likely); any other
+    # final status means the task did not run to its end, which is what "cancelled" reports.
+    return RESULT_CANCELLED
+
+
+def _final_error(function: str, env: Envelope) -> SPEError:
+    if env.status_code == STATUS_FAILED:
+        return SPEAPIError(
+            env.error_message or "long-running task failed without an error message",
+            details=env.error_details,
+            function=function,
+        )
+    return SPEAPIError(
+        env.error_message or f"long-running task ended with status {env.status_code!r}",
+        details=env.error_details,
+        function=function,
+        status_code=env.status_code,
+    )
