@@ -1,0 +1,143 @@
+"""The collector interface (see docs/design.md) and the run-time helpers all collectors share.
+
+A collector turns SPE API results into ``Sample``s. ``Collector.collect`` is a fault
+boundary: whatever happens inside (an SPE error, a malformed result, a bug), it returns
+a ``CollectResult`` with ``success=False`` and a short message; it never raises.
+
+Per-instance work runs through ``map_instances``: a thread pool of ``ctx.concurrency``
+workers created for the run. ``CollectContext`` has no shared executor on purpose:
+collectors run at most once a minute, so starting a few threads per run costs nothing
+measurable, and a per-run pool cannot leak work into the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+from exporter.collectors.parsing import ParseError
+from exporter.spe.errors import SPEError
+
+if TYPE_CHECKING:
+    from exporter.spe.client import SPEClient
+
+__all__ = [
+    "CollectContext",
+    "CollectResult",
+    "Collector",
+    "InstanceRef",
+    "ParseError",
+    "Sample",
+    "describe_error",
+    "map_instances",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    name: str  # full sample name, e.g. "mailstore_spe_profile_runs_total"
+    labels: tuple[tuple[str, str], ...]  # ordered as in metricdefs, "target" first
+    value: float
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    instance_id: str
+    status: str
+
+
+@dataclass
+class CollectResult:
+    samples: list[Sample]
+    success: bool  # the whole run succeeded
+    instance_outcomes: dict[str, bool] = field(default_factory=dict)  # instance_id -> success
+    errors: list[str] = field(default_factory=list)  # short messages for logs and landing page
+    instances: list[InstanceRef] | None = None  # set by the "instances" collector only
+
+    @classmethod
+    def failed(cls, message: str) -> CollectResult:
+        return cls(samples=[], success=False, errors=[message])
+
+
+@dataclass
+class CollectContext:
+    target: str
+    client: SPEClient
+    instance_filter: str  # passed to GetInstances
+    concurrency: int  # bound for per-instance calls
+    known_instances: list[InstanceRef] | None  # latest list from the instances collector
+    now: Callable[[], float] = time.time
+    # The target's shared pool: bounds per-instance calls of all its collectors together.
+    # Without one, each run makes a pool of ``concurrency`` workers.
+    executor: Executor | None = None
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short message for ``CollectResult.errors``.
+
+    SPE and parse errors already say what went wrong and where; anything else is a bug,
+    so its type is kept to make it recognisable.
+    """
+    if isinstance(exc, SPEError | ParseError):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _log_unexpected(where: str, exc: BaseException) -> None:
+    if not isinstance(exc, SPEError | ParseError):
+        log.error("%s failed unexpectedly", where, exc_info=exc)
+
+
+class Collector:
+    """One SPE area. Subclasses set ``name`` and ``functions`` and implement ``run``."""
+
+    name: ClassVar[str]  # collector label value, e.g. "stores"
+    functions: ClassVar[tuple[str, ...]]  # SPE functions it may call (read-only allow-list)
+
+    def collect(self, ctx: CollectContext) -> CollectResult:
+        try:
+            return self.run(ctx)
+        except Exception as exc:  # noqa: BLE001 - fault boundary: one collector never breaks others
+            _log_unexpected(f"collector {self.name} (target {ctx.target})", exc)
+            return CollectResult.failed(describe_error(exc))
+
+    def run(self, ctx: CollectContext) -> CollectResult:
+        raise NotImplementedError
+
+
+def map_instances(
+    ctx: CollectContext,
+    instance_ids: Sequence[str],
+    work: Callable[[str], T],
+) -> dict[str, T | Exception]:
+    """``work(instance_id)`` for each instance, at most ``ctx.concurrency`` at a time.
+
+    Returns instance_id -> result or the exception it raised, in input order, so one
+    failing instance never fails the others.
+    """
+
+    def guarded(instance_id: str) -> T | Exception:
+        try:
+            return work(instance_id)
+        except Exception as exc:  # noqa: BLE001 - isolated per instance, reported by caller
+            _log_unexpected(f"instance {instance_id} (target {ctx.target})", exc)
+            return exc
+
+    if ctx.executor is not None and len(instance_ids) > 1:
+        outcomes = list(ctx.executor.map(guarded, instance_ids))
+        return dict(zip(instance_ids, outcomes, strict=True))
+    workers = max(1, min(ctx.concurrency, len(instance_ids)))
+    if workers == 1:
+        # No thread for a single instance or concurrency 1: same semantics, less overhead.
+        return {iid: guarded(iid) for iid in instance_ids}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
+        outcomes = list(pool.map(guarded, instance_ids))
+    return dict(zip(instance_ids, outcomes, strict=True))
