@@ -1,0 +1,206 @@
+"""Health of the exporter's polls: per target and per collector.
+
+Produces ``mailstore_spe_up``, the ``mailstore_spe_collector_*`` series,
+``mailstore_spe_instance_collect_success`` and ``mailstore_spe_exporter_build_info``, and
+keeps the last error of every collector for the landing page and for logging state
+changes (one log line when a collector starts failing, changes its error, or recovers).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+from dataclasses import dataclass, field
+
+from exporter import __version__
+from exporter.collectors.base import Sample
+from exporter.exposition import Blocks, render_blocks
+
+log = logging.getLogger(__name__)
+
+# The collectors whose success decides mailstore_spe_up: they poll the management server.
+UP_COLLECTORS = ("service", "environment")
+
+
+@dataclass
+class CollectorStatus:
+    interval: float
+    enabled: bool = True
+    runs: int = 0
+    success: bool | None = None
+    duration: float | None = None
+    last_run: float | None = None
+    last_success: float | None = None
+    skipped: int = 0
+    error: str | None = None
+    instance_outcomes: dict[str, bool] = field(default_factory=dict)
+    rendered_instances: Blocks = field(default_factory=dict)
+
+
+class HealthTable:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = 0
+        self._rendered_version = -1
+        self._rendered: Blocks = {}
+        self._collectors: dict[tuple[str, str], CollectorStatus] = {}
+        self._up: dict[str, tuple[float, bool]] = {}  # target -> (when, up)
+        self._targets: list[str] = []
+
+    def configure(self, target: str, collector: str, interval: float, enabled: bool) -> None:
+        with self._lock:
+            if target not in self._targets:
+                self._targets.append(target)
+            status = self._collectors.get((target, collector))
+            if status is None:
+                self._collectors[(target, collector)] = CollectorStatus(interval, enabled)
+            else:
+                status.interval, status.enabled = interval, enabled
+            self._version += 1
+
+    def remove_target(self, target: str) -> None:
+        with self._lock:
+            self._targets = [t for t in self._targets if t != target]
+            for key in [k for k in self._collectors if k[0] == target]:
+                del self._collectors[key]
+            self._up.pop(target, None)
+            self._version += 1
+
+    def record_run(
+        self,
+        target: str,
+        collector: str,
+        *,
+        success: bool,
+        duration: float,
+        finished_at: float,
+        error: str | None,
+        instance_outcomes: dict[str, bool] | None = None,
+    ) -> None:
+        with self._lock:
+            status = self._collectors.get((target, collector))
+            if status is None:
+                return  # the target was removed by a reload while this run was going
+            previous_error, previous_success = status.error, status.success
+            status.runs += 1
+            status.success = success
+            status.duration = duration
+            status.last_run = finished_at
+            status.error = None if success else (error or "unknown error")
+            if success:
+                status.last_success = finished_at
+            if instance_outcomes is not None:
+                status.instance_outcomes = dict(instance_outcomes)
+                t, c = ("target", target), ("collector", collector)
+                status.rendered_instances = render_blocks(
+                    Sample(
+                        "mailstore_spe_instance_collect_success",
+                        (t, ("instance_id", iid), c),
+                        1.0 if ok else 0.0,
+                    )
+                    for iid, ok in sorted(instance_outcomes.items())
+                )
+            if collector in UP_COLLECTORS or not any(
+                c in UP_COLLECTORS and s.enabled
+                for (tg, c), s in self._collectors.items()
+                if tg == target
+            ):
+                self._up[target] = (finished_at, success)
+            self._version += 1
+        self._log_transition(target, collector, previous_success, previous_error, success, error)
+
+    def record_skip(self, target: str, collector: str) -> None:
+        with self._lock:
+            status = self._collectors.get((target, collector))
+            if status is not None:
+                status.skipped += 1
+                self._version += 1
+
+    @staticmethod
+    def _log_transition(
+        target: str,
+        collector: str,
+        was_ok: bool | None,
+        old_error: str | None,
+        ok: bool,
+        error: str | None,
+    ) -> None:
+        # One line per state change: no flood while a fault lasts.
+        if ok and was_ok is False:
+            log.info("collector recovered", extra={"target": target, "collector": collector})
+        elif not ok and (was_ok is not False or error != old_error):
+            log.warning(
+                "collector failed",
+                extra={"target": target, "collector": collector, "error": error},
+            )
+
+    # -- queries for the landing page and readiness --------------------------------------
+    def snapshot(self) -> dict[str, dict[str, CollectorStatus]]:
+        with self._lock:
+            out: dict[str, dict[str, CollectorStatus]] = {t: {} for t in self._targets}
+            for (target, collector), status in self._collectors.items():
+                out.setdefault(target, {})[collector] = CollectorStatus(**vars(status))
+            return out
+
+    def up(self, target: str) -> bool | None:
+        with self._lock:
+            entry = self._up.get(target)
+            return None if entry is None else entry[1]
+
+    # -- BlockSource ----------------------------------------------------------------------
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def blocks(self) -> Blocks:
+        with self._lock:
+            if self._rendered_version != self._version:
+                self._rendered = self._render()
+                self._rendered_version = self._version
+            return self._rendered
+
+    def _render(self) -> Blocks:
+        samples = [
+            Sample(
+                "mailstore_spe_exporter_build_info",
+                (("version", __version__), ("python_version", platform.python_version())),
+                1.0,
+            )
+        ]
+        for target in self._targets:
+            up = self._up.get(target)
+            # Before the first poll finished, SPE is not known to be up.
+            value = 1.0 if up is not None and up[1] else 0.0
+            samples.append(Sample("mailstore_spe_up", (("target", target),), value))
+        for (target, collector), s in sorted(self._collectors.items()):
+            if not s.enabled:
+                continue
+            labels = (("target", target), ("collector", collector))
+            samples.append(Sample("mailstore_spe_collector_interval_seconds", labels, s.interval))
+            samples.append(Sample("mailstore_spe_collector_runs_skipped_total", labels, s.skipped))
+            if s.success is not None:
+                samples.append(
+                    Sample("mailstore_spe_collector_success", labels, 1.0 if s.success else 0.0)
+                )
+            if s.duration is not None:
+                samples.append(
+                    Sample("mailstore_spe_collector_duration_seconds", labels, s.duration)
+                )
+            if s.last_success is not None:
+                samples.append(
+                    Sample(
+                        "mailstore_spe_collector_last_success_timestamp_seconds",
+                        labels,
+                        s.last_success,
+                    )
+                )
+        blocks = render_blocks(samples)
+        # Per-instance outcomes are rendered once per run, not on every change.
+        merged: dict[str, list[bytes]] = {}
+        for _, s in sorted(self._collectors.items()):
+            for family, chunk in s.rendered_instances.items():
+                merged.setdefault(family, []).append(chunk)
+        for family, chunks in merged.items():
+            blocks[family] = b"".join(chunks)
+        return blocks

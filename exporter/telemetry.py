@@ -1,0 +1,214 @@
+"""The exporter's own series about its calls to SPE, per target.
+
+``Telemetry`` is the client's observer (see ``exporter.spe.client``): it counts API
+calls, failures by reason, durations, and follows long-running calls (token +
+get-status) from their first answer to their final status. It renders its series only
+when something changed since the last scrape.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from exporter.collectors.base import Sample
+from exporter.exposition import Blocks, render_blocks
+from exporter.metricdefs import DURATION_BUCKETS
+from exporter.spe.errors import SPEError
+
+log = logging.getLogger(__name__)
+
+ASYNC_RESULTS = ("succeeded", "failed", "cancelled", "timeout")
+
+
+@dataclass
+class Histogram:
+    buckets: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.buckets)
+
+    def observe(self, value: float) -> None:
+        index = bisect.bisect_left(self.buckets, value)
+        if index < len(self.counts):
+            self.counts[index] += 1
+        self.total += value
+        self.count += 1
+
+    def samples(self, name: str, labels: tuple[tuple[str, str], ...]) -> list[Sample]:
+        out = []
+        cumulative = 0
+        for bound, count in zip(self.buckets, self.counts, strict=True):
+            cumulative += count
+            le = (("le", _format_bound(bound)),)
+            out.append(Sample(f"{name}_bucket", labels + le, cumulative))
+        out.append(Sample(f"{name}_bucket", (*labels, ("le", "+Inf")), self.count))
+        out.append(Sample(f"{name}_sum", labels, self.total))
+        out.append(Sample(f"{name}_count", labels, self.count))
+        return out
+
+
+def _format_bound(bound: float) -> str:
+    return repr(float(bound))
+
+
+@dataclass
+class _AsyncState:
+    in_progress: int = 0
+    progress: dict[str, float] = field(default_factory=dict)  # token -> ratio
+    results: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ASYNC_RESULTS, 0))
+    histogram: Histogram = field(default_factory=lambda: Histogram(DURATION_BUCKETS))
+    last_duration: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+
+
+class Telemetry:
+    """Counters of one target. Thread-safe; implements the client's observer protocol."""
+
+    def __init__(self, target: str, clock: Callable[[], float] = time.time) -> None:
+        self.target = target
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._version = 0
+        self._rendered_version = -1
+        self._rendered: Blocks = {}
+        self._requests: dict[str, int] = {}
+        self._failures: dict[tuple[str, str], int] = {}
+        self._durations: dict[str, Histogram] = {}
+        self._async: dict[str, _AsyncState] = {}
+
+    # -- observer protocol -------------------------------------------------------------
+    def request_finished(self, function: str, duration: float, error: SPEError | None) -> None:
+        with self._lock:
+            self._requests[function] = self._requests.get(function, 0) + 1
+            if error is not None:
+                key = (function, error.reason)
+                self._failures[key] = self._failures.get(key, 0) + 1
+            hist = self._durations.get(function)
+            if hist is None:
+                hist = self._durations[function] = Histogram(DURATION_BUCKETS)
+            hist.observe(duration)
+            self._version += 1
+
+    def async_started(self, function: str, token: str) -> None:
+        with self._lock:
+            state = self._async.setdefault(function, _AsyncState())
+            state.in_progress += 1
+            state.progress[token] = 0.0
+            self._version += 1
+
+    def async_progress(
+        self, function: str, token: str, percent: float | None, text: str | None
+    ) -> None:
+        if percent is None:
+            return
+        with self._lock:
+            state = self._async.setdefault(function, _AsyncState())
+            state.progress[token] = max(0.0, min(1.0, float(percent) / 100.0))
+            self._version += 1
+
+    def async_finished(
+        self,
+        function: str,
+        token: str,
+        result: str,
+        duration: float,
+        error: str | None = None,
+    ) -> None:
+        with self._lock:
+            state = self._async.setdefault(function, _AsyncState())
+            state.in_progress = max(0, state.in_progress - 1)
+            state.progress.pop(token, None)
+            state.results[result] = state.results.get(result, 0) + 1
+            state.histogram.observe(duration)
+            state.last_duration = duration
+            if result == "succeeded":
+                state.last_success = self._clock()
+                state.last_error = None
+            elif error:
+                state.last_error = error
+            self._version += 1
+
+    # -- for the landing page ------------------------------------------------------------
+    def async_errors(self) -> dict[str, str]:
+        with self._lock:
+            return {fn: s.last_error for fn, s in self._async.items() if s.last_error}
+
+    def async_running(self) -> dict[str, int]:
+        with self._lock:
+            return {fn: s.in_progress for fn, s in self._async.items() if s.in_progress}
+
+    # -- BlockSource ----------------------------------------------------------------------
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def blocks(self) -> Blocks:
+        with self._lock:
+            if self._rendered_version != self._version:
+                self._rendered = render_blocks(self._samples())
+                self._rendered_version = self._version
+            return self._rendered
+
+    def _samples(self) -> list[Sample]:
+        t = ("target", self.target)
+        out: list[Sample] = []
+        for fn, count in sorted(self._requests.items()):
+            out.append(Sample("mailstore_spe_api_requests_total", (t, ("function", fn)), count))
+        for (fn, reason), count in sorted(self._failures.items()):
+            labels = (t, ("function", fn), ("reason", reason))
+            out.append(Sample("mailstore_spe_api_request_failures_total", labels, count))
+        for fn, hist in sorted(self._durations.items()):
+            out.extend(
+                hist.samples("mailstore_spe_api_request_duration_seconds", (t, ("function", fn)))
+            )
+        for fn, state in sorted(self._async.items()):
+            labels = (t, ("function", fn))
+            out.append(
+                Sample("mailstore_spe_async_operations_in_progress", labels, state.in_progress)
+            )
+            for result, count in state.results.items():
+                out.append(
+                    Sample(
+                        "mailstore_spe_async_operations_total",
+                        (*labels, ("result", result)),
+                        count,
+                    )
+                )
+            out.extend(
+                state.histogram.samples("mailstore_spe_async_operation_duration_seconds", labels)
+            )
+            if state.last_duration is not None:
+                out.append(
+                    Sample(
+                        "mailstore_spe_async_operation_last_duration_seconds",
+                        labels,
+                        state.last_duration,
+                    )
+                )
+            if state.last_success is not None:
+                out.append(
+                    Sample(
+                        "mailstore_spe_async_operation_last_success_timestamp_seconds",
+                        labels,
+                        state.last_success,
+                    )
+                )
+            if state.progress:
+                # Several concurrent runs of one function: show the least advanced.
+                out.append(
+                    Sample(
+                        "mailstore_spe_async_operation_progress_ratio",
+                        labels,
+                        min(state.progress.values()),
+                    )
+                )
+        return out

@@ -1,0 +1,116 @@
+"""Rendering and caching of the exposition (text 0.0.4 and OpenMetrics)."""
+
+import gzip
+import subprocess
+
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.collectors.base import Sample
+from exporter.exposition import (
+    ExpositionCache,
+    assemble,
+    format_value,
+    render_blocks,
+    wants_gzip,
+    wants_openmetrics,
+)
+
+T = ("target", "spe1")
+
+
+def _samples():
+    return [
+        Sample("mailstore_spe_instance_messages", (T, ("instance_id", "acme")), 12423896),
+        Sample("mailstore_spe_instance_messages", (T, ("instance_id", 'we"ird\\')), 3),
+        Sample("mailstore_spe_api_requests_total", (T, ("function", "GetStores")), 7),
+        Sample("mailstore_spe_up", (T,), 1),
+    ]
+
+
+def test_text_format_parses_and_keeps_values():
+    body = assemble([render_blocks(_samples())], openmetrics=False).decode()
+    families = {f.name: f for f in parse_text(body)}
+    assert families["mailstore_spe_instance_messages"].type == "gauge"
+    values = {
+        s.labels["instance_id"]: s.value
+        for s in families["mailstore_spe_instance_messages"].samples
+    }
+    assert values == {"acme": 12423896, 'we"ird\\': 3}
+    # counters: TYPE line named after the sample in the 0.0.4 format
+    assert "# TYPE mailstore_spe_api_requests_total counter" in body
+    assert families["mailstore_spe_api_requests"].samples[0].value == 7
+
+
+def test_openmetrics_format_parses_and_ends_with_eof():
+    body = assemble([render_blocks(_samples())], openmetrics=True).decode()
+    assert body.endswith("# EOF\n")
+    assert "# TYPE mailstore_spe_api_requests counter" in body
+    families = {f.name: f for f in parse_openmetrics(body)}
+    assert families["mailstore_spe_api_requests"].samples[0].value == 7
+    assert families["mailstore_spe_up"].samples[0].value == 1
+
+
+def test_samples_of_one_family_from_several_sources_are_contiguous():
+    a = render_blocks([Sample("mailstore_spe_up", (("target", "a"),), 1)])
+    b = render_blocks(
+        [
+            Sample("mailstore_spe_instance_messages", (("target", "b"), ("instance_id", "x")), 1),
+            Sample("mailstore_spe_up", (("target", "b"),), 0),
+        ]
+    )
+    body = assemble([a, b], openmetrics=False).decode()
+    lines = [line for line in body.splitlines() if line.startswith("mailstore_spe_up")]
+    assert lines == ['mailstore_spe_up{target="a"} 1', 'mailstore_spe_up{target="b"} 0']
+    assert body.count("# TYPE mailstore_spe_up gauge") == 1
+    families = [f.name for f in parse_text(body)]
+    assert len(families) == len(set(families))
+
+
+def test_format_value():
+    assert format_value(3.0) == "3"
+    assert format_value(0.25) == "0.25"
+    assert format_value(float("inf")) == "+Inf"
+    assert format_value(float("nan")) == "NaN"
+    assert format_value(1e20) == "1e+20"
+
+
+def test_cache_reassembles_only_when_version_changes():
+    calls = []
+    state = {"version": 1, "blocks": [render_blocks(_samples())]}
+
+    def collect():
+        calls.append(1)
+        return state["version"], state["blocks"]
+
+    cache = ExpositionCache(collect)
+    first = cache.body(openmetrics=False, gzipped=False)
+    again = cache.body(openmetrics=False, gzipped=False)
+    assert first.content is again.content  # served from the cache
+    state["version"] = 2
+    state["blocks"] = [render_blocks([Sample("mailstore_spe_up", (T,), 0)])]
+    third = cache.body(openmetrics=False, gzipped=False)
+    assert b'mailstore_spe_up{target="spe1"} 0' in third.content
+    zipped = cache.body(openmetrics=False, gzipped=True)
+    assert zipped.gzipped and gzip.decompress(zipped.content) == third.content
+
+
+def test_negotiation():
+    assert wants_openmetrics("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    assert wants_openmetrics(
+        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4"
+    )
+    assert not wants_openmetrics("text/plain; version=0.0.4")
+    assert not wants_openmetrics("application/openmetrics-text; q=0")
+    assert not wants_openmetrics(None)
+    assert wants_gzip("gzip, deflate")
+    assert not wants_gzip("gzip;q=0")
+    assert not wants_gzip("identity")
+
+
+def test_promtool_accepts_the_text_format(promtool):
+    body = assemble([render_blocks(_samples())], openmetrics=False)
+    proc = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()

@@ -1,0 +1,90 @@
+"""Collector health series, mailstore_spe_up and state-change logging."""
+
+import logging
+
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.exposition import assemble
+from exporter.health import HealthTable
+
+
+def _samples(health):
+    body = assemble([health.blocks()], openmetrics=False).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in parse_text(body)
+        for s in f.samples
+    }
+
+
+def _key(name, target="spe1", collector=None, **extra):
+    labels = {"target": target, **extra}
+    if collector:
+        labels["collector"] = collector
+    return (name, tuple(sorted(labels.items())))
+
+
+def test_up_follows_the_management_server_collectors():
+    h = HealthTable()
+    h.configure("spe1", "service", 60, True)
+    h.configure("spe1", "stores", 300, True)
+    assert _samples(h)[_key("mailstore_spe_up")] == 0  # nothing known yet
+    h.record_run("spe1", "service", success=True, duration=0.1, finished_at=10, error=None)
+    assert _samples(h)[_key("mailstore_spe_up")] == 1
+    # another collector failing does not make SPE "down"
+    h.record_run("spe1", "stores", success=False, duration=0.1, finished_at=11, error="x")
+    assert _samples(h)[_key("mailstore_spe_up")] == 1
+    h.record_run("spe1", "service", success=False, duration=0.1, finished_at=12, error="down")
+    assert _samples(h)[_key("mailstore_spe_up")] == 0
+
+
+def test_collector_series_and_instance_outcomes():
+    h = HealthTable()
+    h.configure("spe1", "stores", 300, True)
+    h.record_run(
+        "spe1",
+        "stores",
+        success=True,
+        duration=1.5,
+        finished_at=100,
+        error=None,
+        instance_outcomes={"a": True},
+    )
+    h.record_run(
+        "spe1",
+        "stores",
+        success=False,
+        duration=2.5,
+        finished_at=400,
+        error="boom",
+        instance_outcomes={"a": True, "b": False},
+    )
+    h.record_skip("spe1", "stores")
+    s = _samples(h)
+    assert s[_key("mailstore_spe_collector_success", collector="stores")] == 0
+    assert s[_key("mailstore_spe_collector_duration_seconds", collector="stores")] == 2.5
+    assert (
+        s[_key("mailstore_spe_collector_last_success_timestamp_seconds", collector="stores")] == 100
+    )
+    assert s[_key("mailstore_spe_collector_interval_seconds", collector="stores")] == 300
+    assert s[_key("mailstore_spe_collector_runs_skipped_total", collector="stores")] == 1
+    assert (
+        s[_key("mailstore_spe_instance_collect_success", collector="stores", instance_id="b")] == 0
+    )
+    assert (
+        s[_key("mailstore_spe_instance_collect_success", collector="stores", instance_id="a")] == 1
+    )
+    assert h.snapshot()["spe1"]["stores"].error == "boom"
+
+
+def test_one_log_line_per_state_change(caplog):
+    h = HealthTable()
+    h.configure("spe1", "stores", 300, True)
+    with caplog.at_level(logging.INFO, logger="exporter.health"):
+        for _ in range(5):
+            h.record_run("spe1", "stores", success=False, duration=1, finished_at=1, error="e1")
+        h.record_run("spe1", "stores", success=False, duration=1, finished_at=1, error="e2")
+        for _ in range(3):
+            h.record_run("spe1", "stores", success=True, duration=1, finished_at=2, error=None)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["collector failed", "collector failed", "collector recovered"]

@@ -1,0 +1,68 @@
+"""The snapshot store: atomic swaps, carry-over of failed instances, expiry."""
+
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.collectors.base import Sample
+from exporter.exposition import ExpositionCache
+from exporter.snapshot import SnapshotStore
+
+
+def _size(instance_id, value, target="spe1"):
+    return Sample(
+        "mailstore_spe_instance_archive_size_bytes",
+        (("target", target), ("instance_id", instance_id)),
+        value,
+    )
+
+
+def _values(store):
+    body = ExpositionCache(store.collect).body(openmetrics=False, gzipped=False).content
+    out = {}
+    for family in parse_text(body.decode()):
+        for s in family.samples:
+            out[(s.name, s.labels.get("target"), s.labels.get("instance_id"))] = s.value
+    return out
+
+
+def test_swap_replaces_everything_of_the_collector():
+    store = SnapshotStore()
+    store.swap("spe1", "statistics", [_size("a", 1), _size("b", 2)], 100.0)
+    store.swap("spe1", "statistics", [_size("a", 5)], 160.0)
+    values = _values(store)
+    assert values == {("mailstore_spe_instance_archive_size_bytes", "spe1", "a"): 5}
+
+
+def test_failed_instance_keeps_its_previous_data_until_max_age():
+    store = SnapshotStore()
+    store.swap("spe1", "statistics", [_size("a", 1), _size("b", 2)], 100.0)
+    store.swap("spe1", "statistics", [_size("a", 3)], 160.0, failed_instances=["b"], max_age=180)
+    assert _values(store)[("mailstore_spe_instance_archive_size_bytes", "spe1", "b")] == 2
+    # b failed again, now its data (from t=100) is older than 180 s: dropped
+    store.swap("spe1", "statistics", [_size("a", 4)], 290.0, failed_instances=["b"], max_age=180)
+    assert ("mailstore_spe_instance_archive_size_bytes", "spe1", "b") not in _values(store)
+
+
+def test_expire_drops_only_stale_groups():
+    store = SnapshotStore()
+    store.swap("spe1", "statistics", [_size("a", 1)], 100.0)
+    store.swap("spe2", "statistics", [_size("a", 9, target="spe2")], 200.0)
+    touched = store.expire(250.0, lambda target, collector: 100.0)
+    assert touched == [("spe1", "statistics")]
+    assert _values(store) == {("mailstore_spe_instance_archive_size_bytes", "spe2", "a"): 9}
+
+
+def test_collectors_do_not_disturb_each_other():
+    store = SnapshotStore()
+    store.swap("spe1", "statistics", [_size("a", 1)], 100.0)
+    msg = Sample("mailstore_spe_instance_messages", (("target", "spe1"), ("instance_id", "a")), 7)
+    store.swap("spe1", "other", [msg], 100.0)
+    store.drop("spe1", "other")
+    assert _values(store) == {("mailstore_spe_instance_archive_size_bytes", "spe1", "a"): 1}
+
+
+def test_version_changes_on_every_swap():
+    store = SnapshotStore()
+    v1, _ = store.collect()
+    store.swap("spe1", "statistics", [_size("a", 1)], 100.0)
+    v2, _ = store.collect()
+    assert v1 != v2
