@@ -1,0 +1,28 @@
+"""A standalone simulator of the MailStore SPE Management API (quirks included).
+
+Imports nothing from the rest of the ``exporter`` package. See README.md for the scenario
+format, fault kinds, the control API and which behaviours are confirmed vs assumed.
+"""
+
+from .faults import FAULT_KINDS, FaultError
+from .scenario import (
+    DEFAULT_SCENARIO,
+    Scenario,
+    ScenarioError,
+    generate_scenario,
+    load_scenario,
+)
+from .simulator import Simulator
+from .state import SimState
+
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "FAULT_KINDS",
+    "FaultError",
+    "Scenario",
+    "ScenarioError",
+    "SimState",
+    "Simulator",
+    "generate_scenario",
+    "load_scenario",
+]
