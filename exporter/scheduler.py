@@ -1,0 +1,225 @@
+"""Drives the collectors: one APScheduler job per (target, collector).
+
+Each job runs at its collector's interval, the first run at start. ``max_instances=1``
+and ``coalesce=True``: a run that would overlap the previous one is skipped and counted
+in ``mailstore_spe_collector_runs_skipped_total``. A run builds a fresh result and
+swaps it into the snapshot store; it never touches what other collectors produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor as APSThreadPool
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from exporter.collectors import ALL_COLLECTORS
+from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
+from exporter.health import HealthTable
+from exporter.snapshot import SnapshotStore
+from exporter.spe.client import SPEClient
+from exporter.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+# How often stale data is looked for (see max_data_age).
+EXPIRY_CHECK_SECONDS = 5.0
+
+
+@dataclass
+class CollectorPlan:
+    name: str
+    interval: float
+    max_age: float
+
+
+@dataclass
+class TargetRuntime:
+    """Everything that belongs to one SPE server while the exporter runs."""
+
+    name: str
+    client: SPEClient
+    telemetry: Telemetry
+    instance_filter: str
+    concurrency: int
+    plans: dict[str, CollectorPlan]
+    collectors: dict[str, Collector] = field(default_factory=dict)
+    known_instances: list[InstanceRef] | None = None
+    executor: ThreadPoolExecutor | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.plans:
+            self.collectors[name] = ALL_COLLECTORS[name]()
+        # One pool per target bounds the per-instance calls of all its collectors together.
+        self.executor = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix=f"spe-{self.name}"
+        )
+
+    def close(self) -> None:
+        self.client.close()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _summarise(result: CollectResult) -> str | None:
+    if result.success:
+        return None
+    if not result.errors:
+        return "failed"
+    first = result.errors[0]
+    more = len(result.errors) - 1
+    return f"{first} (and {more} more)" if more else first
+
+
+class Poller:
+    def __init__(
+        self,
+        store: SnapshotStore,
+        health: HealthTable,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.health = health
+        self.clock = clock
+        self.targets: dict[str, TargetRuntime] = {}
+        self._scheduler: BackgroundScheduler | None = None
+        self._running = threading.Event()
+
+    # -- set-up ----------------------------------------------------------------------------
+    def add_target(self, runtime: TargetRuntime, all_collectors: dict[str, float]) -> None:
+        """Register a target; ``all_collectors`` maps every known collector to its interval
+        (disabled ones included, so the landing page can show them)."""
+        self.targets[runtime.name] = runtime
+        self.store.add_source(runtime.telemetry)
+        for name, interval in all_collectors.items():
+            self.health.configure(runtime.name, name, interval, enabled=name in runtime.plans)
+
+    def start(self) -> None:
+        jobs = sum(len(rt.plans) for rt in self.targets.values())
+        self._scheduler = BackgroundScheduler(
+            executors={"default": APSThreadPool(max_workers=max(4, jobs + 1))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
+        for rt in self.targets.values():
+            # The instance list feeds the per-instance collectors: schedule it first.
+            for name in sorted(rt.plans, key=lambda n: n != "instances"):
+                plan = rt.plans[name]
+                self._scheduler.add_job(
+                    self.run_collector,
+                    "interval",
+                    seconds=plan.interval,
+                    args=(rt.name, name),
+                    id=f"{rt.name}/{name}",
+                    name=f"{rt.name}/{name}",
+                    next_run_time=_now_utc(),
+                )
+        self._scheduler.add_job(
+            self.expire, "interval", seconds=EXPIRY_CHECK_SECONDS, id="expire", name="expire"
+        )
+        self._scheduler.start()
+        self._running.set()
+
+    def running(self) -> bool:
+        return self._running.is_set()
+
+    def shutdown(self) -> None:
+        """Stop scheduling and stop in-flight polls promptly (no waiting for SPE)."""
+        self._running.clear()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        for rt in self.targets.values():
+            rt.close()
+
+    def _on_skipped(self, event: JobExecutionEvent) -> None:
+        target, _, collector = event.job_id.partition("/")
+        log.warning(
+            "collector run skipped: the previous run is still going",
+            extra={"target": target, "collector": collector},
+        )
+        self.health.record_skip(target, collector)
+
+    # -- the job ---------------------------------------------------------------------------
+    def run_collector(self, target: str, name: str) -> CollectResult | None:
+        rt = self.targets.get(target)
+        if rt is None or name not in rt.collectors:
+            return None
+        plan = rt.plans[name]
+        ctx = CollectContext(
+            target=rt.name,
+            client=rt.client,
+            instance_filter=rt.instance_filter,
+            concurrency=rt.concurrency,
+            known_instances=rt.known_instances,
+            now=self.clock,
+            executor=rt.executor,
+        )
+        started = time.monotonic()
+        try:
+            result = rt.collectors[name].collect(ctx)
+        except Exception as exc:
+            log.exception(
+                "collector raised an unexpected error", extra={"target": target, "collector": name}
+            )
+            result = CollectResult(
+                samples=[], success=False, instance_outcomes={}, errors=[f"internal error: {exc}"]
+            )
+        duration = time.monotonic() - started
+        finished = self.clock()
+        if name == "instances" and result.success and result.instances is not None:
+            rt.known_instances = list(result.instances)
+        self._store_result(rt.name, name, result, finished, plan.max_age)
+        self.health.record_run(
+            rt.name,
+            name,
+            success=result.success,
+            duration=duration,
+            finished_at=finished,
+            error=_summarise(result),
+            instance_outcomes=result.instance_outcomes or None,
+        )
+        return result
+
+    def _store_result(
+        self, target: str, name: str, result: CollectResult, finished: float, max_age: float
+    ) -> None:
+        partial = any(result.instance_outcomes.values())
+        if result.success or partial:
+            failed = [iid for iid, ok in result.instance_outcomes.items() if not ok]
+            self.store.swap(
+                target, name, result.samples, finished, failed_instances=failed, max_age=max_age
+            )
+        # A run that failed as a whole keeps the previous data until it is too old.
+
+    def expire(self) -> None:
+        def max_age(target: str, collector: str) -> float:
+            rt = self.targets.get(target)
+            if rt is None or collector not in rt.plans:
+                return 0.0  # the target or collector is gone: drop its data
+            return rt.plans[collector].max_age
+
+        for target, collector in self.store.expire(self.clock(), max_age):
+            log.info(
+                "dropped data older than max_data_age",
+                extra={"target": target, "collector": collector},
+            )
+
+    def run_all_once(self) -> None:
+        """Run every collector of every target once, synchronously (tests, demo)."""
+        for rt in self.targets.values():
+            for name in sorted(rt.plans, key=lambda n: n != "instances"):
+                self.run_collector(rt.name, name)
+
+
+def _now_utc():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,187 @@
+"""How the exporter behaves over several polls: failures, recovery, counting once."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
+from exporter.simulator.certs import self_signed
+
+from .helpers import exporter_for, k, metric_values, scrape
+
+
+def _runs_of_profile(values, instance_id, profile_id):
+    return sum(
+        value
+        for (name, labels), value in values.items()
+        if name == "mailstore_spe_profile_runs_total"
+        and ("instance_id", instance_id) in labels
+        and ("profile_id", profile_id) in labels
+    )
+
+
+def test_profile_runs_are_counted_once_across_overlapping_windows(simulator):
+    exp = exporter_for(simulator)
+    exp.start(schedule=False)
+    try:
+        exp.poller.run_all_once()
+        before = metric_values(scrape(exp))
+        # hooli's profile 3 runs every 15 minutes, acme's profile 33 every hour.
+        simulator.state.advance(2 * 3600)
+        exp.poller.run_collector("simulator", "profiles")
+        after = metric_values(scrape(exp))
+        assert _runs_of_profile(after, "hooli", "3") - _runs_of_profile(before, "hooli", "3") == 8
+        assert _runs_of_profile(after, "acme", "33") - _runs_of_profile(before, "acme", "33") == 2
+        # The next window overlaps the previous one: nothing is counted twice.
+        exp.poller.run_collector("simulator", "profiles")
+        exp.poller.run_collector("simulator", "profiles")
+        again = metric_values(scrape(exp))
+        assert _runs_of_profile(again, "hooli", "3") == _runs_of_profile(after, "hooli", "3")
+        assert _runs_of_profile(again, "acme", "33") == _runs_of_profile(after, "acme", "33")
+    finally:
+        exp.stop()
+
+
+def test_a_failing_collector_keeps_its_last_data_and_others_are_unaffected(simulator):
+    exp = exporter_for(simulator)
+    exp.start(schedule=False)
+    try:
+        exp.poller.run_all_once()
+        simulator.state.set_fault("GetStores", "http_status", status=500)
+        exp.poller.run_collector("simulator", "stores")
+        exp.poller.run_collector("simulator", "statistics")
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_collector_success", k(collector="stores"))] == 0
+        assert v[("mailstore_spe_collector_success", k(collector="statistics"))] == 1
+        # what the exporter knew about the stores is still served (until max_data_age)
+        acme_2023 = k(instance_id="acme", store_id="1", store_name="2023")
+        assert v[("mailstore_spe_store_messages", acme_2023)] == 4100000
+        failures = k(function="GetStores", reason="http_5xx")
+        assert v[("mailstore_spe_api_request_failures_total", failures)] >= 1
+    finally:
+        simulator.state.clear_faults()
+        exp.stop()
+
+
+def test_an_instance_that_disappears_disappears_from_metrics(simulator):
+    exp = exporter_for(simulator)
+    exp.start(schedule=False)
+    try:
+        exp.poller.run_all_once()
+        assert ("mailstore_spe_instance_messages", k(instance_id="hooli")) in metric_values(
+            scrape(exp)
+        )
+        simulator.state.remove_instance("hooli")
+        exp.poller.run_all_once()
+        v = metric_values(scrape(exp))
+        assert not [key for key in v if ("instance_id", "hooli") in key[1]]
+        assert ("mailstore_spe_instance_messages", k(instance_id="acme")) in v
+    finally:
+        exp.stop()
+
+
+def test_stale_data_is_dropped_after_max_data_age(simulator):
+    exp = exporter_for(simulator)
+    exp.start(schedule=False)
+    try:
+        exp.poller.run_all_once()
+        simulator.state.set_fault("GetStores", "http_status", status=503)
+        # 3 x the 5-minute interval later, the last good store data is too old
+        simulator.state.advance(16 * 60)
+        exp.poller.run_collector("simulator", "stores")
+        exp.poller.expire()
+        v = metric_values(scrape(exp))
+        assert not [key for key in v if key[0] == "mailstore_spe_store_messages"]
+        assert v[("mailstore_spe_collector_success", k(collector="stores"))] == 0
+    finally:
+        simulator.state.clear_faults()
+        exp.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_starts_while_spe_is_down_and_recovers_by_itself(tmp_path):
+    port = _free_port()
+    cert = self_signed(str(tmp_path), "127.0.0.1")
+    sim = Simulator(
+        load_scenario(DEFAULT_SCENARIO),
+        host="127.0.0.1",
+        port=port,
+        username="admin",
+        password="admin-password",
+        certfile=cert.certfile,
+        keyfile=cert.keyfile,
+    )
+    sim.ca_file = cert.certfile  # known before the simulator starts
+    # Nothing listens on the port yet: SPE is down when the exporter starts.
+    exp = exporter_for(sim, url=f"https://127.0.0.1:{port}")
+    exp.start(schedule=False)
+    try:
+        exp.poller.run_all_once()
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_up", k())] == 0
+        assert (
+            v[
+                (
+                    "mailstore_spe_api_request_failures_total",
+                    k(function="GetServiceStatus", reason="connection"),
+                )
+            ]
+            >= 1
+        )
+        sim.start()
+        exp.poller.run_all_once()
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_up", k())] == 1
+        assert v[("mailstore_spe_collector_success", k(collector="stores"))] == 1
+    finally:
+        exp.stop()
+        sim.stop()
+
+
+def test_wrong_credentials_give_up_0_and_a_clear_error(simulator):
+    exp = exporter_for(simulator, password="wrong-password")
+    exp.start(schedule=False)
+    try:
+        exp.poller.run_all_once()
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_up", k())] == 0
+        assert (
+            v[
+                (
+                    "mailstore_spe_api_request_failures_total",
+                    k(function="GetServiceStatus", reason="http_401"),
+                )
+            ]
+            == 1
+        )
+        error = exp.health.snapshot()["simulator"]["service"].error
+        assert "API password" in error and "wrong-password" not in error
+    finally:
+        exp.stop()
+
+
+def test_overlapping_runs_are_skipped_and_counted(simulator):
+    exp = exporter_for(simulator, collectors={"service": {"interval": "1s"}})
+    simulator.state.set_fault("GetServiceStatus", "hang", seconds=2.5)
+    exp.start(serve=True, schedule=True)
+    try:
+        deadline = time.monotonic() + 8
+        skipped = 0.0
+        while time.monotonic() < deadline and skipped < 1:
+            time.sleep(0.2)
+            v = metric_values(scrape(exp))
+            skipped = v.get(
+                ("mailstore_spe_collector_runs_skipped_total", k(collector="service")), 0
+            )
+        assert skipped >= 1
+        # scrapes were served while the run was hanging
+        assert exp.poller.running()
+    finally:
+        simulator.state.clear_faults()
+        exp.stop()
