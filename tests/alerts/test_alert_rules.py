@@ -1,0 +1,178 @@
+"""Checks of the shipped alert rules (alerts/mailstore-spe.rules.yml).
+
+* promtool accepts the file (`check rules`) and the unit tests pass (`test rules`);
+* every alert has a unit test with a firing and a not-firing case;
+* every alert has severity/summary/description/runbook_url, and the runbook anchor exists;
+* every metric and selector label used exists in the metric contract (exporter.metricdefs).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RULES = REPO / "alerts" / "mailstore-spe.rules.yml"
+UNIT_TESTS = sorted((REPO / "tests" / "alerts").glob("*.test.yml"))
+RUNBOOK = REPO / "docs" / "runbooks" / "README.md"
+RUNBOOK_BASE = (
+    "https://github.com/mailstore-spe-exporter/mailstore-spe-exporter/blob/main/"
+    "docs/runbooks/README.md#"
+)
+SEVERITIES = {"critical", "warning", "info"}
+# Labels Prometheus attaches at scrape time; not part of the exporter's contract.
+SCRAPE_LABELS = {"job", "instance"}
+
+
+def _alerts() -> list[dict]:
+    doc = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+ALERTS = _alerts()
+ALERT_IDS = [a["alert"] for a in ALERTS]
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub generates for a Markdown heading."""
+    text = heading.strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def runbook_anchors() -> set[str]:
+    anchors = set()
+    for line in RUNBOOK.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"#{1,6}\s+(.+?)\s*#*$", line)
+        if m:
+            anchors.add(github_anchor(m.group(1)))
+    return anchors
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, (
+        f"{' '.join(cmd)} failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
+
+
+def test_promtool_check_rules(promtool: str) -> None:
+    _run([promtool, "check", "rules", str(RULES)], cwd=REPO)
+
+
+def test_promtool_unit_tests(promtool: str) -> None:
+    assert UNIT_TESTS, "no tests/alerts/*.test.yml found"
+    # rule_files in the unit tests are relative to the test file.
+    for path in UNIT_TESTS:
+        _run([promtool, "test", "rules", path.name], cwd=path.parent)
+
+
+def test_alert_names_unique_and_prefixed() -> None:
+    assert len(ALERT_IDS) == len(set(ALERT_IDS))
+    for name in ALERT_IDS:
+        assert name.startswith("MailStoreSPE"), name
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_severity_and_annotations(rule: dict) -> None:
+    assert rule.get("labels", {}).get("severity") in SEVERITIES, rule["alert"]
+    ann = rule.get("annotations", {})
+    for key in ("summary", "description", "runbook_url"):
+        assert ann.get(key, "").strip(), f"{rule['alert']}: annotation {key} missing"
+    # The description must say which target/object is affected.
+    assert "{{ $labels." in ann["description"], f"{rule['alert']}: description has no labels"
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_runbook_url_points_at_existing_section(rule: dict) -> None:
+    url = rule["annotations"]["runbook_url"]
+    assert url.startswith(RUNBOOK_BASE), url
+    anchor = url[len(RUNBOOK_BASE):]
+    assert anchor == github_anchor(rule["alert"]), f"{rule['alert']}: anchor {anchor!r}"
+    assert anchor in runbook_anchors(), f"no heading for #{anchor} in {RUNBOOK}"
+
+
+def test_every_alert_has_firing_and_quiet_unit_test() -> None:
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for path in UNIT_TESTS:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for case in doc["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert set(ALERT_IDS) - firing == set(), "alerts without a firing test case"
+    assert set(ALERT_IDS) - quiet == set(), "alerts without a not-firing test case"
+    assert (firing | quiet) - set(ALERT_IDS) == set(), "tests for unknown alerts"
+
+
+# --- metric names against the contract -------------------------------------------------------
+
+_SELECTOR = re.compile(r"\b(mailstore_spe_[a-z0-9_]+)\s*(\{[^}]*\})?")
+_MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*\"")
+
+
+def selectors(expr: str) -> list[tuple[str, set[str]]]:
+    """(metric name, label names used in its matchers) for every mailstore_spe_ selector."""
+    out = []
+    for m in _SELECTOR.finditer(expr):
+        labels = set(_MATCHER.findall(m.group(2) or ""))
+        out.append((m.group(1), labels))
+    return out
+
+
+def contract_families() -> dict:
+    try:
+        from exporter.metricdefs import FAMILIES
+    except ImportError as exc:  # pragma: no cover - only while the exporter is incomplete
+        pytest.fail(
+            f"cannot import exporter.metricdefs.FAMILIES ({exc}), the metric contract the "
+            "rules are checked against: install the project (pip install -e '.[test]', as "
+            "scripts/test.sh does) or run python -m pytest from the repository root",
+            pytrace=False,
+        )
+    return FAMILIES
+
+
+def family_for(sample: str, families: dict):
+    """The FamilyDef a sample name belongs to, or None."""
+    fam = families.get(sample)
+    if fam is not None and fam.type == "gauge":
+        return fam
+    if sample.endswith("_total"):
+        fam = families.get(sample[: -len("_total")])
+        if fam is not None and fam.type == "counter":
+            return fam
+    for suffix in ("_bucket", "_sum", "_count"):
+        if sample.endswith(suffix):
+            fam = families.get(sample[: -len(suffix)])
+            if fam is not None and fam.type == "histogram":
+                return fam
+    return None
+
+
+def test_selector_helper_finds_names_and_labels() -> None:
+    expr = 'rate(mailstore_spe_a_total{result=~"x|y", target!="z"}[5m]) * on(t) mailstore_spe_b'
+    assert selectors(expr) == [
+        ("mailstore_spe_a_total", {"result", "target"}),
+        ("mailstore_spe_b", set()),
+    ]
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_rule_uses_only_contract_metrics(rule: dict) -> None:
+    families = contract_families()
+    expr = rule["expr"]
+    found = selectors(expr)
+    if not found:
+        assert re.search(r"\bup\b", expr), f"{rule['alert']} uses no exporter metric"
+    for name, labels in found:
+        fam = family_for(name, families)
+        assert fam is not None, f"{rule['alert']}: {name} is not in the metric contract"
+        allowed = set(fam.labels) | SCRAPE_LABELS
+        if fam.type == "histogram" and name.endswith("_bucket"):
+            allowed.add("le")
+        assert labels <= allowed, f"{rule['alert']}: {name} has no label(s) {labels - allowed}"
