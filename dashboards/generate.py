@@ -603,6 +603,13 @@ def exporter() -> dict:
                   [('mailstore_spe_exporter_build_info{job=~"$job"}', "")],
                   {"instance": ("Exporter", ""), "version": ("Version", ""),
                    "python_version": ("Python", "")}), 6, 4)
+    lay.add(stat("Config reload", [('mailstore_spe_config_last_reload_successful{job=~"$job"}',
+                                    "{{instance}}")], "short",
+                 "0: the last reload (SIGHUP or POST /-/reload) failed; the previous config "
+                 "is still in use.", RED_IF_BELOW_1), 12, 4)
+    lay.add(stat("Config loaded", [(
+        'mailstore_spe_config_last_reload_success_timestamp_seconds{job=~"$job"} * 1000',
+        "{{instance}}")], "dateTimeFromNow", "When the config in use was loaded."), 12, 4)
     lay.add(timeseries("Collector success",
                        [(q("mailstore_spe_collector_success{S}"), "{{target}} {{collector}}")],
                        "short", "1 if the collector's last run succeeded."), 12, 8)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 
 from exporter.collectors import READ_ONLY_FUNCTIONS
-from exporter.config import Config, TargetConfig
+from exporter.config import Config, ConfigError, TargetConfig
 from exporter.exposition import ExpositionCache
 from exporter.health import HealthTable
 from exporter.scheduler import CollectorPlan, Poller, TargetRuntime
@@ -21,6 +22,7 @@ from exporter.snapshot import SnapshotStore
 from exporter.spe.client import SPEClient
 from exporter.telemetry import Telemetry
 from exporter.web import ExporterHTTPServer, WebServer
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,10 @@ def build_client(name: str, target: TargetConfig, telemetry: Telemetry) -> SPECl
     )
 
 
-def build_runtime(name: str, target: TargetConfig, clock: Callable[[], float]) -> TargetRuntime:
-    telemetry = Telemetry(name, clock=clock)
+def build_runtime(
+    name: str, target: TargetConfig, clock: Callable[[], float], telemetry: Telemetry | None = None
+) -> TargetRuntime:
+    telemetry = telemetry or Telemetry(name, clock=clock)
     plans = {}
     for collector, schedule in target.collector_schedules().items():
         if schedule.enabled:
@@ -62,27 +66,56 @@ def build_runtime(name: str, target: TargetConfig, clock: Callable[[], float]) -
 
 
 class Exporter:
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    """The running exporter: one store and health table for its whole life, and a poller
+    that a config reload replaces."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        web_config: WebConfig | None = None,
+        config_loader: Callable[[], Config] | None = None,
+        enable_lifecycle: bool = False,
+    ) -> None:
         self.config = config
+        self._clock = clock
+        self._web_config = web_config or WebConfig()
+        self._config_loader = config_loader
+        self._enable_lifecycle = enable_lifecycle
+        self._reload_lock = threading.Lock()
+        self._scheduled = False
+        # Telemetry counters survive reloads for targets that keep their name.
+        self._telemetry: dict[str, Telemetry] = {}
         self.store = SnapshotStore()
         self.health = HealthTable()
         self.store.add_source(self.health)
         self.exposition = ExpositionCache(self.store.collect)
-        self.poller = Poller(self.store, self.health, clock=clock)
+        self.poller = self._build_poller(config)
+        self.health.record_config_load(True, clock())
+        self.web: WebServer | None = None
+
+    def _build_poller(self, config: Config) -> Poller:
+        poller = Poller(self.store, self.health, clock=self._clock)
         for name, target in config.targets.items():
-            runtime = build_runtime(name, target, clock)
+            telemetry = self._telemetry.setdefault(name, Telemetry(name, clock=self._clock))
+            runtime = build_runtime(name, target, self._clock, telemetry)
             intervals = {
                 c: schedule.interval_seconds for c, schedule in target.collector_schedules().items()
             }
-            self.poller.add_target(runtime, intervals)
-        self.web: WebServer | None = None
+            poller.add_target(runtime, intervals)
+        return poller
 
     def target_urls(self) -> dict[str, str]:
         return {name: t.url for name, t in self.config.targets.items()}
 
+    def is_ready(self) -> bool:
+        return self.poller.running()
+
     def start(self, *, serve: bool = True, schedule: bool = True) -> None:
         if schedule:
             self.poller.start()
+            self._scheduled = True
         if serve:
             host, port = self.config.web.host, self.config.web.port
             server_cls = ExporterHTTPServer
@@ -96,12 +129,58 @@ class Exporter:
                 (host, port),
                 exposition=self.exposition,
                 health=self.health,
-                is_ready=self.poller.running,
+                is_ready=self.is_ready,
                 targets=self.target_urls,
+                ssl_context=self._web_config.ssl_context,
+                auth=self._web_config.authenticator(),
+                headers=self._web_config.headers,
+                max_request_bytes=self.config.web.max_request_bytes,
+                reload=self.reload if self._enable_lifecycle else None,
             )
             self.web = WebServer(server)
             self.web.start()
-            log.info("listening", extra={"address": f"{host}:{self.web.address[1]}"})
+            scheme = "https" if self._web_config.ssl_context else "http"
+            log.info("listening", extra={"address": f"{scheme}://{host}:{self.web.address[1]}"})
+
+    def reload(self) -> tuple[bool, str]:
+        """Re-read the config (SIGHUP, POST /-/reload). An invalid config keeps the old one."""
+        if self._config_loader is None:
+            return False, "no config file to reload (demo mode)"
+        with self._reload_lock:
+            try:
+                config = self._config_loader()
+            except ConfigError as exc:
+                self.health.record_config_load(False, self._clock())
+                log.error(
+                    "config reload failed; the previous config stays in use",
+                    extra={"error": str(exc)},
+                )
+                return False, str(exc)
+            self.apply(config)
+            self.health.record_config_load(True, self._clock())
+            log.info("config reloaded", extra={"targets": len(config.targets)})
+            return True, f"config reloaded: {len(config.targets)} target(s)"
+
+    def apply(self, config: Config) -> None:
+        """Replace the poller with one for ``config``; data of kept targets stays served."""
+        old = self.poller
+        old.shutdown()
+        for runtime in old.targets.values():
+            self.store.remove_source(runtime.telemetry)
+        for name in old.targets:
+            if name not in config.targets:
+                self.store.drop(name)
+                self.health.remove_target(name)
+                self._telemetry.pop(name, None)
+                continue
+            schedules = config.targets[name].collector_schedules()
+            for collector, schedule in schedules.items():
+                if not schedule.enabled:
+                    self.store.drop(name, collector)
+        self.config = config
+        self.poller = self._build_poller(config)
+        if self._scheduled:
+            self.poller.start()
 
     def stop(self) -> None:
         if self.web is not None:

@@ -38,6 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="override web.listen_address of the config (host:port)",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        help="exporter-toolkit style web config: TLS and basic auth for this endpoint",
+    )
+    parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="enable POST /-/reload (SIGHUP always reloads the config)",
+    )
+    parser.add_argument(
         "--log.level", dest="log_level", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"])
@@ -92,8 +103,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level or config.log.level, args.log_format or config.log.format)
 
     from exporter.app import Exporter
+    from exporter.webconfig import WebConfigError, load_web_config
 
-    exporter = Exporter(config)
+    web_config = None
+    if args.web_config_file:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except WebConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            if simulator is not None:
+                simulator.stop()
+            return 1
+
+    config_file = args.config_file
+
+    def reload_config():
+        return load_config(config_file)
+
+    exporter = Exporter(
+        config,
+        web_config=web_config,
+        config_loader=reload_config if config_file else None,
+        enable_lifecycle=args.enable_lifecycle,
+    )
     try:
         exporter.start()
     except OSError as exc:
@@ -113,15 +145,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("exporter started", extra={"version": __version__, "targets": len(config.targets)})
 
     stop = threading.Event()
+    reload_requested = threading.Event()
 
-    def on_signal(signum: int, _frame: object) -> None:
+    def on_stop(signum: int, _frame: object) -> None:
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stop.wait(1.0):
-        pass
+    def on_hup(_signum: int, _frame: object) -> None:
+        reload_requested.set()  # handled below, outside the signal handler
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    while not stop.wait(0.2):
+        if reload_requested.is_set():
+            reload_requested.clear()
+            exporter.reload()
 
     # Stop in a helper thread so a stuck call cannot hold the process beyond the grace time.
     stopper = threading.Thread(target=exporter.stop, daemon=True)

@@ -47,6 +47,8 @@ class HealthTable:
         self._collectors: dict[tuple[str, str], CollectorStatus] = {}
         self._up: dict[str, tuple[float, bool]] = {}  # target -> (when, up)
         self._targets: list[str] = []
+        self._reload_ok = True
+        self._reload_success_at: float | None = None
 
     def configure(self, target: str, collector: str, interval: float, enabled: bool) -> None:
         with self._lock:
@@ -57,6 +59,14 @@ class HealthTable:
                 self._collectors[(target, collector)] = CollectorStatus(interval, enabled)
             else:
                 status.interval, status.enabled = interval, enabled
+            self._version += 1
+
+    def record_config_load(self, ok: bool, at: float) -> None:
+        """A config was loaded (at start or on reload): ``ok`` False keeps the old one."""
+        with self._lock:
+            self._reload_ok = ok
+            if ok:
+                self._reload_success_at = at
             self._version += 1
 
     def remove_target(self, target: str) -> None:
@@ -166,8 +176,17 @@ class HealthTable:
                 "mailstore_spe_exporter_build_info",
                 (("version", __version__), ("python_version", platform.python_version())),
                 1.0,
-            )
+            ),
+            Sample("mailstore_spe_config_last_reload_successful", (), float(self._reload_ok)),
         ]
+        if self._reload_success_at is not None:
+            samples.append(
+                Sample(
+                    "mailstore_spe_config_last_reload_success_timestamp_seconds",
+                    (),
+                    self._reload_success_at,
+                )
+            )
         for target in self._targets:
             up = self._up.get(target)
             # Before the first poll finished, SPE is not known to be up.

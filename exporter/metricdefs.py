@@ -103,6 +103,15 @@ _DEFS: tuple[FamilyDef, ...] = (
         "Version of the exporter and of Python running it; always 1.",
         ("version", "python_version"),
     ),
+    FamilyDef(
+        "mailstore_spe_config_last_reload_successful", "gauge",
+        "1 if the last reload of the config file (SIGHUP or POST /-/reload) succeeded, else "
+        "0 (the previous config stays in use).", (),
+    ),
+    FamilyDef(
+        "mailstore_spe_config_last_reload_success_timestamp_seconds", "gauge",
+        "Unix time of the last successful config load (start or reload), in seconds.", (),
+    ),
     # --- Long-running operations (token + get-status polling; telemetry) ---
     FamilyDef(
         "mailstore_spe_async_operations_in_progress", "gauge",

@@ -91,6 +91,9 @@ class Poller:
         self.targets: dict[str, TargetRuntime] = {}
         self._scheduler: BackgroundScheduler | None = None
         self._running = threading.Event()
+        # Set by shutdown(): results of runs still in flight are discarded, so a replaced
+        # poller (config reload) never records the errors of its closed connections.
+        self._retired = False
 
     # -- set-up ----------------------------------------------------------------------------
     def add_target(self, runtime: TargetRuntime, all_collectors: dict[str, float]) -> None:
@@ -134,6 +137,7 @@ class Poller:
     def shutdown(self) -> None:
         """Stop scheduling and stop in-flight polls promptly (no waiting for SPE)."""
         self._running.clear()
+        self._retired = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         for rt in self.targets.values():
@@ -172,6 +176,8 @@ class Poller:
             result = CollectResult(
                 samples=[], success=False, instance_outcomes={}, errors=[f"internal error: {exc}"]
             )
+        if self._retired:
+            return None
         duration = time.monotonic() - started
         finished = self.clock()
         if name == "instances" and result.success and result.instances is not None:

@@ -69,8 +69,15 @@ class SnapshotStore:
 
     def add_source(self, source: BlockSource) -> None:
         with self._lock:
-            self._sources.append(source)
-            self._generation += 1
+            if source not in self._sources:
+                self._sources.append(source)
+                self._generation += 1
+
+    def remove_source(self, source: BlockSource) -> None:
+        with self._lock:
+            if source in self._sources:
+                self._sources.remove(source)
+                self._generation += 1
 
     def swap(
         self,

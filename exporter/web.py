@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import logging
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from typing import Any
 from exporter import __version__
 from exporter.exposition import ExpositionCache, wants_gzip, wants_openmetrics
 from exporter.health import HealthTable
+from exporter.webconfig import BasicAuth
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,32 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         health: HealthTable,
         is_ready: Callable[[], bool],
         targets: Callable[[], dict[str, str]],
+        ssl_context: ssl.SSLContext | None = None,
+        auth: BasicAuth | None = None,
+        headers: dict[str, str] | None = None,
+        max_request_bytes: int = 8192,
+        reload: Callable[[], tuple[bool, str]] | None = None,
     ) -> None:
         self.exposition = exposition
         self.health = health
         self.is_ready = is_ready
         self.targets = targets  # target name -> URL (shown on the landing page)
+        self.ssl_context = ssl_context
+        self.auth = auth
+        self.extra_headers = headers or {}
+        self.max_request_bytes = max_request_bytes
+        self.reload = reload  # POST /-/reload, only when lifecycle endpoints are enabled
         super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:
+            # The handshake happens in the request's own thread (see _Handler.handle), so a
+            # slow or silent client cannot hold up accepting other connections.
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, addr
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -47,18 +70,72 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"mailstore-spe-exporter/{__version__}"
     protocol_version = "HTTP/1.1"
 
+    # Idle or slow connections are closed after this many seconds (no slowloris).
+    timeout = 30
+
+    def handle(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            # setup() has applied the timeout; a failed handshake just drops the connection.
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError) as exc:
+                peer = self.client_address[0] if self.client_address else ""
+                log.debug("TLS handshake failed", extra={"peer": peer, "error": str(exc)})
+                return
+        super().handle()
+
     def do_GET(self) -> None:
-        self._dispatch(head=False)
+        if self._admitted():
+            self._dispatch(head=False)
 
     def do_HEAD(self) -> None:
-        self._dispatch(head=True)
+        if self._admitted():
+            self._dispatch(head=True)
+
+    def do_POST(self) -> None:
+        if not self._admitted():
+            return
+        if self.path.split("?", 1)[0] == "/-/reload" and self.server.reload is not None:
+            ok, message = self.server.reload()
+            self._send(200 if ok else 500, (message + "\n").encode(), "text/plain; charset=utf-8")
+        else:
+            self._method_not_allowed()
 
     def _method_not_allowed(self) -> None:
+        allow = "GET, HEAD, POST" if self.server.reload is not None else "GET, HEAD"
         self._send(
-            405, b"Method Not Allowed\n", "text/plain; charset=utf-8", extra={"Allow": "GET, HEAD"}
+            405, b"Method Not Allowed\n", "text/plain; charset=utf-8", extra={"Allow": allow}
         )
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed
+
+    def _admitted(self) -> bool:
+        """Request size limits and basic auth, checked before anything else."""
+        size = len(self.raw_requestline) + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        if size > self.server.max_request_bytes:
+            self.close_connection = True
+            self._send(431, b"Request Header Fields Too Large\n", "text/plain; charset=utf-8")
+            return False
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > self.server.max_request_bytes:
+            self.close_connection = True
+            self._send(413, b"Content Too Large\n", "text/plain; charset=utf-8")
+            return False
+        if length:
+            self.rfile.read(length)  # no endpoint takes a body: discard it
+        auth = self.server.auth
+        if auth is not None and not auth.check(self.headers.get("Authorization")):
+            self._send(
+                401,
+                b"Unauthorized\n",
+                "text/plain; charset=utf-8",
+                extra={"WWW-Authenticate": 'Basic realm="mailstore-spe-exporter"'},
+            )
+            return False
+        return True
 
     def _dispatch(self, *, head: bool) -> None:
         path = self.path.split("?", 1)[0]
@@ -99,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in self.server.extra_headers.items():
+            self.send_header(name, value)
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()

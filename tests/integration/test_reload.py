@@ -1,0 +1,118 @@
+"""Config reload: SIGHUP and POST /-/reload; an invalid config keeps the old one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+import yaml
+
+from exporter.app import Exporter
+from exporter.config import load_config
+
+from .helpers import k, metric_values, scrape
+
+
+def _write(path, sim, **target_overrides):
+    target = {
+        "url": sim.url,
+        "username": "admin",
+        "password": "admin-password",
+        "tls": {"ca_file": str(sim.ca_file)},
+    }
+    target.update(target_overrides)
+    path.write_text(yaml.safe_dump({"web": {"listen_address": "127.0.0.1:0"},
+                                    "targets": {"spe1": target}}))
+    path.chmod(0o600)
+
+
+def test_reload_applies_a_valid_config_and_keeps_the_old_one_otherwise(tmp_path, simulator):
+    config_file = tmp_path / "config.yml"
+    _write(config_file, simulator)
+    exp = Exporter(load_config(config_file), clock=simulator.state.now,
+                   config_loader=lambda: load_config(config_file))
+    exp.start(schedule=False)
+    try:
+        exp.poller.run_all_once()
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_config_last_reload_successful", ())] == 1
+        assert ("mailstore_spe_store_messages",
+                k(target="spe1", instance_id="acme", store_id="1", store_name="2023")) in v
+
+        config_file.write_text("targets: [not, a, mapping]\n")
+        ok, message = exp.reload()
+        assert not ok and "targets" in message
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_config_last_reload_successful", ())] == 0
+        # the old config keeps running: its data is still served and it still polls
+        exp.poller.run_collector("spe1", "service")
+        assert metric_values(scrape(exp))[("mailstore_spe_up", k(target="spe1"))] == 1
+
+        _write(config_file, simulator, collectors={"stores": {"enabled": False}})
+        ok, _ = exp.reload()
+        assert ok
+        exp.poller.run_all_once()
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_config_last_reload_successful", ())] == 1
+        assert not [key for key in v if key[0] == "mailstore_spe_store_messages"]
+        assert ("mailstore_spe_instance_messages", k(target="spe1", instance_id="acme")) in v
+        # API call counters of a kept target survive the reload
+        requests_total = v[("mailstore_spe_api_requests_total",
+                            k(target="spe1", function="GetServiceStatus"))]
+        assert requests_total >= 3
+    finally:
+        exp.stop()
+
+
+def test_sighup_and_lifecycle_endpoint_in_the_real_process(tmp_path, simulator):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config_file = tmp_path / "config.yml"
+    _write(config_file, simulator)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter.cli", f"--config.file={config_file}",
+         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ},
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def reload_metric():
+        body = requests.get(base + "/metrics", timeout=2).text
+        return metric_values(body).get(("mailstore_spe_config_last_reload_successful", ()))
+
+    def wait_for(value, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if reload_metric() == value:
+                    return True
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    try:
+        assert wait_for(1)
+        config_file.write_text("targets: {spe1: {url: 'ftp://x'}}\n")
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(0)
+        assert proc.poll() is None  # still running on the old config
+        _write(config_file, simulator)
+        r = requests.post(base + "/-/reload", timeout=10)
+        assert r.status_code == 200 and "config reloaded" in r.text
+        assert reload_metric() == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert "config reload failed" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
