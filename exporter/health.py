@@ -47,6 +47,9 @@ class HealthTable:
         self._collectors: dict[tuple[str, str], CollectorStatus] = {}
         self._up: dict[str, tuple[float, bool]] = {}  # target -> (when, up)
         self._targets: list[str] = []
+        # The per-instance outcome blocks of all collectors, merged: rebuilt only when
+        # outcomes change, so the other health changes reuse the same (large) bytes.
+        self._instances_merged: Blocks | None = None
         self._reload_ok = True
         self._reload_success_at: float | None = None
 
@@ -75,6 +78,7 @@ class HealthTable:
             for key in [k for k in self._collectors if k[0] == target]:
                 del self._collectors[key]
             self._up.pop(target, None)
+            self._instances_merged = None
             self._version += 1
 
     def record_run(
@@ -111,7 +115,18 @@ class HealthTable:
                     )
                     for iid, ok in sorted(instance_outcomes.items())
                 )
-            if collector in UP_COLLECTORS or not any(
+                self._instances_merged = None
+            if collector in UP_COLLECTORS:
+                # Up only while the latest run of every management-server poll succeeded:
+                # with one failing and one succeeding, "the last one to finish" would flip
+                # mailstore_spe_up at every interval, in whatever order the jobs ran.
+                up = success and not any(
+                    c in UP_COLLECTORS and s.enabled and s.success is False
+                    for (tg, c), s in self._collectors.items()
+                    if tg == target
+                )
+                self._up[target] = (finished_at, up)
+            elif not any(
                 c in UP_COLLECTORS and s.enabled
                 for (tg, c), s in self._collectors.items()
                 if tg == target
@@ -215,11 +230,13 @@ class HealthTable:
                     )
                 )
         blocks = render_blocks(samples)
-        # Per-instance outcomes are rendered once per run, not on every change.
-        merged: dict[str, list[bytes]] = {}
-        for _, s in sorted(self._collectors.items()):
-            for family, chunk in s.rendered_instances.items():
-                merged.setdefault(family, []).append(chunk)
-        for family, chunks in merged.items():
-            blocks[family] = b"".join(chunks)
+        # Per-instance outcomes are rendered once per run, and merged only when they
+        # changed, not on every change.
+        if self._instances_merged is None:
+            merged: dict[str, list[bytes]] = {}
+            for _, s in sorted(self._collectors.items()):
+                for family, chunk in s.rendered_instances.items():
+                    merged.setdefault(family, []).append(chunk)
+            self._instances_merged = {f: b"".join(chunks) for f, chunks in merged.items()}
+        blocks.update(self._instances_merged)
         return blocks

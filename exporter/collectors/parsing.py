@@ -85,7 +85,10 @@ class Record:
         value = self._get(key, "a number")
         if not _is_number(value):
             raise self._fail(key, "a number", value)
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise self._fail(key, "a number in the float range", value) from None
 
     def number_or_none(self, key: str) -> float | None:
         return self.number(key) if self.has(key) else None
@@ -104,7 +107,9 @@ class Record:
         value = self._get(key, "an id")
         if isinstance(value, str):
             return value
-        if _is_number(value) and float(value).is_integer():
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # exact, whatever its size (float() may overflow)
+        if isinstance(value, float) and value.is_integer():
             return str(int(value))
         raise self._fail(key, "an id (integer or string)", value)
 

@@ -49,6 +49,12 @@ _FUNCTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
 # Shorter than any plausible password and long enough not to mangle ordinary words.
 _MIN_SCRUB_LENGTH = 4
+# Largest response body accepted (bytes). Real SPE answers stay far below (GetWorkerResults
+# over a day for a big instance: a few MB); anything larger is a broken server or proxy,
+# and reading it whole could exhaust the exporter's memory. Bodies are read in chunks and
+# abandoned as soon as they exceed the limit.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_READ_CHUNK_BYTES = 256 * 1024
 
 
 class ClientObserver(Protocol):
@@ -62,7 +68,10 @@ class ClientObserver(Protocol):
         self, function: str, token: str, percent: float | None, text: str | None
     ) -> None: ...
 
-    def async_finished(self, function: str, token: str, result: str, duration: float) -> None: ...
+    # error: the message of a failed or timed-out task (SPE's error.message), else None.
+    def async_finished(
+        self, function: str, token: str, result: str, duration: float, error: str | None
+    ) -> None: ...
 
 
 class SPEClient:
@@ -85,6 +94,7 @@ class SPEClient:
         observer: ClientObserver | None = None,
         allowed_functions: Collection[str] | None = None,
         cancel_on_shutdown: bool = False,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.base_url = _validate_base_url(base_url)
         parts = urlsplit(self.base_url)
@@ -107,6 +117,8 @@ class SPEClient:
         self.read_timeout = float(read_timeout)
         self.async_deadline = float(async_deadline)
         self.status_poll_ms = int(status_poll_ms)
+        # None: the module default, read when the client is made (tests may lower it).
+        self.max_response_bytes = int(max_response_bytes or MAX_RESPONSE_BYTES)
         self.observer = observer
         # An empty allow-list allows nothing; only None switches the check off.
         self.allowed_functions = (
@@ -136,10 +148,19 @@ class SPEClient:
         *,
         deadline: float | None = None,
         on_progress: longrunning.ProgressCallback | None = None,
+        poll_ms: int | None = None,
+        cancel_on_shutdown: bool | None = None,
         **args: Any,
     ) -> Any:
         """Invoke ``function`` and return the ``result`` member of its final envelope."""
-        return self.invoke(function, deadline=deadline, on_progress=on_progress, **args).result
+        return self.invoke(
+            function,
+            deadline=deadline,
+            on_progress=on_progress,
+            poll_ms=poll_ms,
+            cancel_on_shutdown=cancel_on_shutdown,
+            **args,
+        ).result
 
     def invoke(
         self,
@@ -148,12 +169,16 @@ class SPEClient:
         *,
         deadline: float | None = None,
         on_progress: longrunning.ProgressCallback | None = None,
+        poll_ms: int | None = None,
+        cancel_on_shutdown: bool | None = None,
         **args: Any,
     ) -> Envelope:
         """Invoke ``function`` (following a long-running task) and return the final envelope.
 
         ``deadline`` (seconds) overrides ``async_deadline`` for this call; ``on_progress``
-        receives every envelope of a long-running task whose status changed.
+        receives every envelope of a long-running task whose status changed; ``poll_ms``
+        and ``cancel_on_shutdown`` override the client's ``status_poll_ms`` and
+        ``cancel_on_shutdown`` (a short long-poll lets shutdown interrupt polling sooner).
         Raises ``SPEAPIError`` when SPE reports the call failed.
         """
         with self._reported(function):
@@ -164,9 +189,11 @@ class SPEClient:
                 self._remember_token(token)
                 policy = longrunning.PollPolicy(
                     deadline=self.async_deadline if deadline is None else deadline,
-                    poll_ms=self.status_poll_ms,
+                    poll_ms=self.status_poll_ms if poll_ms is None else poll_ms,
                     stop_event=self._stop_event,
-                    cancel_on_shutdown=self.cancel_on_shutdown,
+                    cancel_on_shutdown=self.cancel_on_shutdown
+                    if cancel_on_shutdown is None
+                    else cancel_on_shutdown,
                 )
                 try:
                     env = longrunning.follow(self, function, env, policy, on_progress)
@@ -256,6 +283,9 @@ class SPEClient:
         handler = getattr(self.observer, method, None) if self.observer else None
         if handler is None:
             return
+        if method == "async_finished" and len(args) > 4 and isinstance(args[4], str):
+            # The task's error message goes to logs and the landing page: scrub it too.
+            args = (*args[:4], self._scrub_text(args[4]), *args[5:])
         try:
             handler(*args)
         except Exception:
@@ -338,13 +368,19 @@ class SPEClient:
                     # Per request, not Session.verify: requests lets REQUESTS_CA_BUNDLE /
                     # CURL_CA_BUNDLE override the session's value (even False), but not this.
                     verify=self.tls.requests_verify,
+                    stream=True,  # read by _read_body, bounded by max_response_bytes
                 )
             except requests.RequestException as exc:
                 raise self._transport_error(function, exc, read_timeout) from exc
+            with response:
+                try:
+                    content = self._read_body(function, response)
+                except requests.RequestException as exc:
+                    raise self._transport_error(function, exc, read_timeout) from exc
             status = response.status_code
             if status != 200:
                 raise self._http_error(function, response)
-            return response.content
+            return content
         except SPEError as exc:
             status = f"{status} ({exc.reason})"
             raise
@@ -357,14 +393,46 @@ class SPEClient:
                 time.monotonic() - started,
             )
 
+    def _read_body(self, function: str, response: requests.Response) -> bytes:
+        """The whole body, or ``SPEInvalidResponseError`` once it exceeds the size limit.
+
+        Sets ``response._content`` so ``_http_error`` can quote the body of an error page.
+        """
+        limit = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(function, f"Content-Length {int(declared)} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(function, f"more than {limit} bytes received")
+            chunks.append(chunk)
+        content = b"".join(chunks)
+        response._content = content  # what requests itself does when not streaming
+        return content
+
+    def _too_large(self, function: str, what: str) -> SPEInvalidResponseError:
+        return SPEInvalidResponseError(
+            f"response from {self._host_port} is larger than the limit of "
+            f"{self.max_response_bytes} bytes ({what}); reading stopped. A real SPE answer "
+            "is far smaller: check base_url, or a proxy in between",
+            function=function,
+        )
+
     def scrub(self, exc: SPEError) -> SPEError:
         # Last line of defence: no message we raise may contain the password, even if a
         # server or library echoed it back.
-        pw = self._password
-        if len(pw) >= _MIN_SCRUB_LENGTH and pw in exc.message:
-            exc.message = exc.message.replace(pw, "***")
+        scrubbed = self._scrub_text(exc.message)
+        if scrubbed != exc.message:
+            exc.message = scrubbed
             exc.args = (exc.message,)
         return exc
+
+    def _scrub_text(self, text: str) -> str:
+        pw = self._password
+        return text.replace(pw, "***") if len(pw) >= _MIN_SCRUB_LENGTH else text
 
     def _transport_error(
         self, function: str, exc: requests.RequestException, read_timeout: float

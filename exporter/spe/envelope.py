@@ -9,6 +9,7 @@ progress, result, error, logOutput) and prefixes the body with a UTF-8 BOM. ``re
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,14 @@ def decode_json(body: bytes) -> Any:
             f"response body is not valid JSON ({exc.msg} at line {exc.lineno} column "
             f"{exc.colno}); body starts with {body_excerpt(body)}"
         ) from exc
+    except (ValueError, RecursionError) as exc:
+        # Valid JSON that Python refuses: an integer of more than 4300 digits (ValueError)
+        # or nesting deeper than the interpreter's recursion limit.
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:80]
+        raise SPEInvalidResponseError(
+            f"response body cannot be decoded ({problem}); body starts with "
+            f"{body_excerpt(body)}"
+        ) from exc
 
 
 def decode_envelope(body: bytes) -> Envelope:
@@ -149,10 +158,15 @@ def _str_or_none(value: Any) -> str | None:
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN/Infinity (Python's json accepts them): no usable version
     return int(value)
 
 
 def _float_or_none(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond the float range
+        return None
