@@ -1,8 +1,9 @@
 """The latest data of every (target, collector), swapped in atomically.
 
 A collector run produces samples; the store renders them at once (see exposition.py) and
-keeps only the rendered bytes, grouped by SPE instance. Keeping bytes rather than
-sample objects bounds memory at thousands of instances.
+keeps only the rendered bytes: one block per family with every instance's lines, and
+where each instance's lines are in it. Keeping one copy of bytes rather than sample
+objects bounds memory at thousands of instances; the exposition serves these very blocks.
 
 Freshness rules:
 - a run that failed as a whole leaves the previous data in place (the exporter never
@@ -15,8 +16,8 @@ Freshness rules:
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporter.collectors.base import Sample
@@ -34,18 +35,49 @@ class BlockSource(Protocol):
     def blocks(self) -> Blocks: ...
 
 
-@dataclass
 class _Entry:
-    # group key (instance_id or "") -> (collected_at, rendered blocks)
-    groups: dict[str, tuple[float, Blocks]] = field(default_factory=dict)
-    merged: Blocks = field(default_factory=dict)
+    """The data of one (target, collector): one byte block per family holding every
+    group (instance) in key order, plus where each group's lines are in it.
 
-    def remerge(self) -> None:
-        merged: dict[str, list[bytes]] = {}
-        for key in sorted(self.groups):
-            for family, chunk in self.groups[key][1].items():
-                merged.setdefault(family, []).append(chunk)
-        self.merged = {family: b"".join(chunks) for family, chunks in merged.items()}
+    Only one copy of the rendered lines is kept; a group's own bytes are cut out of the
+    merged blocks when they are needed again (a failed instance keeping its previous
+    data, expiry), which is rare.
+    """
+
+    __slots__ = ("at", "ends", "keys", "merged")
+
+    def __init__(self, groups: dict[str, tuple[float, Blocks]]) -> None:
+        self.keys = sorted(groups)
+        self.at = array("d", (groups[key][0] for key in self.keys))
+        chunks: dict[str, list[bytes]] = {}
+        ends: dict[str, array] = {}
+        sizes: dict[str, int] = {}
+        for index, key in enumerate(self.keys):
+            for family, chunk in groups[key][1].items():
+                if family not in ends:
+                    # A family first seen at this group: the groups before it had none.
+                    ends[family] = array("Q", bytes(8 * index))
+                    chunks[family] = []
+                    sizes[family] = 0
+                chunks[family].append(chunk)
+                sizes[family] += len(chunk)
+            for family, column in ends.items():
+                column.append(sizes[family])
+        self.ends = ends
+        self.merged: Blocks = {family: b"".join(parts) for family, parts in chunks.items()}
+
+    def group(self, index: int) -> tuple[float, Blocks]:
+        """(collected_at, blocks) of the group at ``index`` (a copy of its lines)."""
+        blocks = {}
+        for family, column in self.ends.items():
+            start = column[index - 1] if index else 0
+            end = column[index]
+            if end > start:
+                blocks[family] = self.merged[family][start:end]
+        return self.at[index], blocks
+
+    def index(self) -> dict[str, int]:
+        return {key: i for i, key in enumerate(self.keys)}
 
 
 def _group_samples(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
@@ -66,6 +98,16 @@ class SnapshotStore:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._generation = 0
         self._sources: list[BlockSource] = []
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """``listener()`` runs after every change of the collectors' data, in the thread
+        that made it (a poll), outside the lock: e.g. to prepare the exposition."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     def add_source(self, source: BlockSource) -> None:
         with self._lock:
@@ -94,23 +136,33 @@ class SnapshotStore:
         ``failed_instances`` keep their previous data if it is younger than ``max_age``.
         Rendering happens before the lock is taken, so scrapes never wait for it.
         """
-        fresh = {
-            key: (collected_at, render_blocks(group))
-            for key, group in _group_samples(samples).items()
-        }
-        with self._lock:
-            old = self._entries.get((target, collector))
-            if old is not None:
-                for instance_id in failed_instances:
-                    previous = old.groups.get(instance_id)
-                    if previous is None or instance_id in fresh:
+        fresh = {}
+        for key, group in _group_samples(samples).items():
+            fresh[key] = (collected_at, render_blocks(group))
+        failed = [iid for iid in failed_instances if iid not in fresh]
+        while True:
+            with self._lock:
+                old = self._entries.get((target, collector))
+            groups = dict(fresh)
+            if old is not None and failed:
+                where = old.index()
+                for instance_id in failed:
+                    index = where.get(instance_id)
+                    if index is None:
                         continue
+                    previous = old.group(index)
                     if max_age is None or collected_at - previous[0] <= max_age:
-                        fresh[instance_id] = previous
-            entry = _Entry(groups=fresh)
-            entry.remerge()
-            self._entries[(target, collector)] = entry
-            self._generation += 1
+                        groups[instance_id] = previous
+            # Merging (a copy of this collector's lines) also happens outside the lock.
+            entry = _Entry(groups)
+            del groups
+            with self._lock:
+                if self._entries.get((target, collector)) is not old:
+                    continue  # changed meanwhile (expiry): merge again from the new data
+                self._entries[(target, collector)] = entry
+                self._generation += 1
+            break
+        self._changed()
 
     def drop(self, target: str, collector: str | None = None) -> None:
         with self._lock:
@@ -123,6 +175,8 @@ class SnapshotStore:
                 del self._entries[key]
             if keys:
                 self._generation += 1
+        if keys:
+            self._changed()
 
     def expire(self, now: float, max_age: Callable[[str, str], float]) -> list[tuple[str, str]]:
         """Drop data older than its maximum age; returns the (target, collector) touched."""
@@ -130,26 +184,30 @@ class SnapshotStore:
         with self._lock:
             for key, entry in list(self._entries.items()):
                 limit = max_age(*key)
-                stale = [g for g, (at, _) in entry.groups.items() if now - at > limit]
-                if not stale:
+                if not entry.at or now - min(entry.at) <= limit:
                     continue
-                for group in stale:
-                    del entry.groups[group]
+                keep = {
+                    group: entry.group(i)
+                    for i, group in enumerate(entry.keys)
+                    if now - entry.at[i] <= limit
+                }
                 touched.append(key)
-                if entry.groups:
-                    entry.remerge()
+                if keep:
+                    self._entries[key] = _Entry(keep)
                 else:
                     del self._entries[key]
             if touched:
                 self._generation += 1
+        if touched:
+            self._changed()
         return touched
 
     def collected_at(self, target: str, collector: str) -> float | None:
         with self._lock:
             entry = self._entries.get((target, collector))
-            if entry is None or not entry.groups:
+            if entry is None or not entry.keys:
                 return None
-            return max(at for at, _ in entry.groups.values())
+            return max(entry.at)
 
     def collect(self) -> tuple[object, Sequence[Blocks]]:
         """The version and the blocks of everything, for the exposition cache."""

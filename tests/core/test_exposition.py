@@ -114,3 +114,71 @@ def test_promtool_accepts_the_text_format(promtool):
     body = assemble([render_blocks(_samples())], openmetrics=False)
     proc = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
+
+
+def test_crc32_combine_matches_zlib():
+    import os
+    import zlib
+
+    from exporter.exposition import crc32_combine
+
+    a, b = os.urandom(1000), os.urandom(300_001)
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(b""), 0) == zlib.crc32(a)
+    assert crc32_combine(0, zlib.crc32(b), len(b)) == zlib.crc32(b)
+
+
+def _big_blocks(instances, target="spe1"):
+    # Large blocks (over the CRC combine threshold) and small ones, several sources.
+    return render_blocks(
+        Sample(
+            "mailstore_spe_instance_messages",
+            (("target", target), ("instance_id", f"tenant{i:05d}")),
+            i,
+        )
+        for i in range(instances)
+    )
+
+
+def test_stitched_gzip_body_equals_the_plain_body_in_both_formats():
+    sources = [
+        _big_blocks(8000),
+        _big_blocks(3, target="spe2"),
+        render_blocks(_samples()),
+    ]
+    cache = ExpositionCache(lambda: (1, sources))
+    cache.prepare()
+    for openmetrics in (False, True):
+        plain = cache.body(openmetrics=openmetrics, gzipped=False)
+        assert plain.content == assemble(sources, openmetrics=openmetrics)
+        assert plain.length == len(plain.content)
+        zipped = cache.body(openmetrics=openmetrics, gzipped=True)
+        assert zipped.length == len(zipped.content)
+        assert gzip.decompress(zipped.content) == plain.content
+
+
+def test_body_shares_the_sources_blocks_and_compresses_a_block_once(monkeypatch):
+    import exporter.exposition as exposition
+
+    big = _big_blocks(5000)
+    state = {"version": 1, "blocks": [big, render_blocks(_samples())]}
+    cache = ExpositionCache(lambda: (state["version"], state["blocks"]))
+    cache.prepare()
+    plain = cache.body(openmetrics=False, gzipped=False)
+    block = big["mailstore_spe_instance_messages"]
+    assert any(part is block for part in plain.parts)  # served, not copied
+
+    compressed = []
+    real = exposition.deflate_segment
+
+    def counting(data):
+        compressed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(exposition, "deflate_segment", counting)
+    # A small source changes (telemetry during a poll): only it is compressed again.
+    state["version"] = 2
+    state["blocks"] = [big, render_blocks(_samples()[:1])]
+    zipped = cache.body(openmetrics=False, gzipped=True)
+    assert compressed and max(compressed) < 1000
+    assert gzip.decompress(zipped.content) == assemble(state["blocks"], openmetrics=False)

@@ -88,3 +88,20 @@ def test_one_log_line_per_state_change(caplog):
             h.record_run("spe1", "stores", success=True, duration=1, finished_at=2, error=None)
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["collector failed", "collector failed", "collector recovered"]
+
+
+def test_instance_outcome_block_is_reused_until_outcomes_change():
+    h = HealthTable()
+    h.configure("spe1", "stores", 300, True)
+    h.configure("spe1", "service", 60, True)
+    outcomes = {f"i{n}": True for n in range(100)}
+    h.record_run("spe1", "stores", success=True, duration=1, finished_at=1,
+                 error=None, instance_outcomes=outcomes)
+    block = h.blocks()["mailstore_spe_instance_collect_success"]
+    h.record_run("spe1", "service", success=True, duration=1, finished_at=2, error=None)
+    h.record_skip("spe1", "stores")
+    assert h.blocks()["mailstore_spe_instance_collect_success"] is block
+    h.record_run("spe1", "stores", success=True, duration=1, finished_at=3,
+                 error=None, instance_outcomes={"i1": False})
+    changed = h.blocks()["mailstore_spe_instance_collect_success"]
+    assert changed is not block and b'instance_id="i1",collector="stores"} 0' in changed

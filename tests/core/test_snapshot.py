@@ -66,3 +66,43 @@ def test_version_changes_on_every_swap():
     store.swap("spe1", "statistics", [_size("a", 1)], 100.0)
     v2, _ = store.collect()
     assert v1 != v2
+
+
+def _store_sample(instance_id, store_id, value):
+    return Sample(
+        "mailstore_spe_store_size_bytes",
+        (("target", "spe1"), ("instance_id", instance_id), ("store_id", store_id),
+         ("store_name", "s")),
+        value,
+    )
+
+
+def test_kept_instance_data_is_exact_when_families_differ_between_instances():
+    store = SnapshotStore()
+    # "a" has two families, "b" only one, "c" only the other.
+    first = [_size("a", 1), _store_sample("a", "1", 10), _store_sample("b", "1", 20),
+             _size("c", 3)]
+    store.swap("spe1", "stores", first, 100.0)
+    before = _values(store)
+    store.swap("spe1", "stores", [_size("a", 7)], 130.0, failed_instances=["b", "c"],
+               max_age=600)
+    after = _values(store)
+    assert after[("mailstore_spe_instance_archive_size_bytes", "spe1", "a")] == 7
+    assert ("mailstore_spe_store_size_bytes", "spe1", "a") not in after
+    for key in before:
+        if key[2] in ("b", "c"):
+            assert after[key] == before[key]
+    assert store.collected_at("spe1", "stores") == 130.0
+    # Expiry drops the carried-over groups (collected at 100) and keeps "a".
+    assert store.expire(760.0, lambda t, c: 650.0) == [("spe1", "stores")]
+    assert set(_values(store)) == {("mailstore_spe_instance_archive_size_bytes", "spe1", "a")}
+
+
+def test_listeners_run_after_each_change():
+    store = SnapshotStore()
+    calls = []
+    store.add_listener(lambda: calls.append(store.collect()[0]))
+    store.swap("spe1", "stores", [_size("a", 1)], 100.0)
+    store.expire(1000.0, lambda t, c: 10.0)
+    store.drop("spe1")  # nothing left to drop: no call
+    assert len(calls) == 2 and calls[0] != calls[1]

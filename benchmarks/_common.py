@@ -1,0 +1,213 @@
+"""Shared helpers of the benchmark scripts (not a test module; loopback only).
+
+The scripts run from the repository root: ``.venv/bin/python benchmarks/<name>.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from exporter.app import Exporter  # noqa: E402
+from exporter.collectors.base import Sample  # noqa: E402
+from exporter.config import parse_config  # noqa: E402
+from exporter.simulator import Simulator, generate_scenario, load_scenario  # noqa: E402
+
+USERNAME, PASSWORD = "admin", "admin-password"
+TARGET = "bench"
+
+
+def machine() -> str:
+    model = "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{datetime.date.today().isoformat()}; nproc={os.cpu_count()}; CPU {model}; "
+        f"Python {platform.python_version()} ({platform.system()})"
+    )
+
+
+def banner(name: str) -> None:
+    print(f"# {name}: {' '.join(sys.argv)}")
+    print(f"# machine: {machine()}")
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    """(p50, p99) of a list of seconds."""
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+def start_simulator(instances: int, latency: float = 0.0, seed: int = 1) -> Simulator:
+    scenario = generate_scenario(instances=instances, seed=seed)
+    if latency:
+        scenario["latency"] = {"*": latency}
+    sim = Simulator(
+        load_scenario(scenario), host="127.0.0.1", port=0, username=USERNAME, password=PASSWORD
+    )
+    sim.start()
+    return sim
+
+
+def target_spec(sim_url: str, ca_file: str, **overrides: object) -> dict:
+    spec: dict = {
+        "url": sim_url,
+        "username": USERNAME,
+        "password": PASSWORD,
+        "tls": {"ca_file": str(ca_file)},
+        "timeouts": {"connect": "5s", "read": "60s", "async_deadline": "60s"},
+    }
+    spec.update(overrides)
+    return spec
+
+
+def exporter_for(sim: Simulator, **overrides: object) -> Exporter:
+    config = parse_config(
+        {
+            "web": {"listen_address": "127.0.0.1:0"},
+            "targets": {TARGET: target_spec(sim.url, sim.ca_file, **overrides)},
+        }
+    )
+    return Exporter(config)
+
+
+def _relabel(samples: Iterable[Sample], instance_id: str) -> list[Sample]:
+    out = []
+    for s in samples:
+        labels = tuple(
+            (name, instance_id if name == "instance_id" else value) for name, value in s.labels
+        )
+        out.append(Sample(s.name, labels, s.value))
+    return out
+
+
+def populate_synthetic(exp: Exporter, sim: Simulator, instances: int) -> dict[str, list[Sample]]:
+    """Poll ``sim`` (a small scenario) once for real, then replicate every per-instance
+    sample group to ``instances`` instances and swap the result into the store, so the
+    exporter holds data of the shape a real poll of that many instances produces.
+
+    Returns collector -> the samples swapped in (for re-swapping during a "poll").
+    """
+    poller = exp.poller
+    rt = poller.targets[TARGET]
+    results = {}
+    for name in sorted(rt.plans, key=lambda n: n != "instances"):
+        results[name] = poller.run_collector(TARGET, name)
+    swapped: dict[str, list[Sample]] = {}
+    now = time.time()
+    for name, result in results.items():
+        by_instance: dict[str, list[Sample]] = {}
+        rest: list[Sample] = []
+        for s in result.samples:
+            iid = dict(s.labels).get("instance_id")
+            if iid is None:
+                rest.append(s)
+            else:
+                by_instance.setdefault(iid, []).append(s)
+        if not by_instance:
+            swapped[name] = result.samples
+            continue
+        templates = [by_instance[k] for k in sorted(by_instance)]
+        samples = list(rest)
+        for i in range(instances):
+            samples.extend(_relabel(templates[i % len(templates)], f"bench{i:05d}"))
+        swapped[name] = samples
+        exp.store.swap(TARGET, name, samples, now)
+        if result.instance_outcomes:
+            outcomes = {f"bench{i:05d}": True for i in range(instances)}
+            exp.health.record_run(
+                TARGET, name, success=True, duration=1.0, finished_at=now, error=None,
+                instance_outcomes=outcomes,
+            )
+    return swapped
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    started = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - started, value
+
+
+class SimulatorProcess:
+    """``mailstore-spe-simulator`` in its own process (its own core and GIL)."""
+
+    def __init__(self, instances: int, latency: float = 0.0, seed: int = 1) -> None:
+        import subprocess
+        import tempfile
+
+        import yaml
+
+        scenario = generate_scenario(instances=instances, seed=seed)
+        if latency:
+            scenario["latency"] = {"*": latency}
+        self._dir = tempfile.TemporaryDirectory(prefix="spe-bench-")
+        self.scenario_file = os.path.join(self._dir.name, "scenario.yml")
+        with open(self.scenario_file, "w", encoding="utf-8") as f:
+            yaml.safe_dump(scenario, f)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "exporter.simulator", "--scenario", self.scenario_file,
+                "--listen", "127.0.0.1:0", "--username", USERNAME, "--password", PASSWORD,
+            ],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        self.url = self.ca_file = ""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if "listening on" in line:
+                self.url = line.rsplit(" ", 1)[1].strip()
+            elif "certificate:" in line:
+                self.ca_file = line.split(":", 1)[1].strip()
+                break
+        if not self.url or not self.ca_file:
+            self.stop()
+            raise RuntimeError("the simulator did not start")
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+        self._dir.cleanup()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def exporter_config(url: str, ca_file: str, **overrides: object) -> dict:
+    return {
+        "web": {"listen_address": "127.0.0.1:0"},
+        "targets": {TARGET: target_spec(url, ca_file, **overrides)},
+    }
