@@ -677,6 +677,12 @@ def exporter() -> dict:
                     "")],
                   {"target": ("Target", ""), "function": ("Function", ""),
                    "Value": ("Last success", "dateTimeFromNow")}), 8, 8)
+    lay.add(timeseries("Skipped maintenance runs",
+                       [(q("sum by (target, function) (increase("
+                           "mailstore_spe_maintenance_runs_skipped_total{S}[$__rate_interval]))"),
+                         "{{target}} {{function}}")],
+                       "short", "Scheduled maintenance runs skipped because the same operation "
+                       "was still running (only for configured maintenance).", bars=True), 24, 6)
     return dashboard(
         "mailstore-spe-exporter", "MailStore SPE / Exporter",
         "Health of mailstore-spe-exporter: collectors, SPE API calls, long-running operations.",
@@ -710,6 +716,7 @@ MAY_BE_EMPTY = frozenset({
     "Last operation duration",
     "Last successful operation",
     "Finished operations by result",
+    "Skipped maintenance runs",
     "API failures by reason",
     "Credential certificates expiring soonest",
     "Credential certificates",

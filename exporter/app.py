@@ -17,6 +17,7 @@ from exporter.collectors import READ_ONLY_FUNCTIONS
 from exporter.config import Config, ConfigError, TargetConfig
 from exporter.exposition import ExpositionCache
 from exporter.health import HealthTable
+from exporter.maintenance import OperationsView
 from exporter.scheduler import CollectorPlan, Poller, TargetRuntime
 from exporter.snapshot import SnapshotStore
 from exporter.spe.client import SPEClient
@@ -41,7 +42,8 @@ def build_client(name: str, target: TargetConfig, telemetry: Telemetry) -> SPECl
         # Per-instance calls of several collectors may overlap: size the pool for them.
         pool_size=max(10, target.concurrency * 2),
         observer=telemetry,
-        allowed_functions=set(READ_ONLY_FUNCTIONS),
+        # Exactly the configured maintenance functions become callable, nothing else.
+        allowed_functions=set(READ_ONLY_FUNCTIONS) | {t.function for t in target.maintenance},
     )
 
 
@@ -62,6 +64,7 @@ def build_runtime(
         instance_filter=target.instance_filter,
         concurrency=target.concurrency,
         plans=plans,
+        maintenance=list(target.maintenance),
     )
 
 
@@ -91,6 +94,8 @@ class Exporter:
         self.health = HealthTable()
         self.store.add_source(self.health)
         self.exposition = ExpositionCache(self.store.collect)
+        # New snapshot data is compressed by the poll that made it, not by a scrape.
+        self.store.add_listener(self.exposition.prepare)
         self.poller = self._build_poller(config)
         self.health.record_config_load(True, clock())
         self.web: WebServer | None = None
@@ -111,6 +116,10 @@ class Exporter:
 
     def is_ready(self) -> bool:
         return self.poller.running()
+
+    def operations(self) -> dict[str, OperationsView]:
+        """Long-running calls and maintenance status per target (landing page)."""
+        return self.poller.maintenance.operations()
 
     def start(self, *, serve: bool = True, schedule: bool = True) -> None:
         if schedule:
@@ -136,6 +145,7 @@ class Exporter:
                 headers=self._web_config.headers,
                 max_request_bytes=self.config.web.max_request_bytes,
                 reload=self.reload if self._enable_lifecycle else None,
+                operations=self.operations,
             )
             self.web = WebServer(server)
             self.web.start()

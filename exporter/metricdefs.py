@@ -140,6 +140,11 @@ _DEFS: tuple[FamilyDef, ...] = (
         "Progress (percentProgress / 100) of a long-running call; present only while "
         "it runs.", _TF,
     ),
+    FamilyDef(
+        "mailstore_spe_maintenance_runs_skipped", "counter",
+        "Scheduled maintenance runs skipped because the previous run of the same operation "
+        "was still going.", _TF,
+    ),
     # --- Management server and roles (GetEnvironmentInfo, GetServiceStatus) ---
     FamilyDef(
         "mailstore_spe_info", "gauge",

@@ -4,6 +4,8 @@ Each job runs at its collector's interval, the first run at start. ``max_instanc
 and ``coalesce=True``: a run that would overlap the previous one is skipped and counted
 in ``mailstore_spe_collector_runs_skipped_total``. A run builds a fresh result and
 swaps it into the snapshot store; it never touches what other collectors produced.
+The opt-in maintenance operations run as jobs of the same scheduler, in an executor of
+their own (``exporter.maintenance``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as APSThreadPool
@@ -22,9 +25,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from exporter.collectors import ALL_COLLECTORS
 from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
 from exporter.health import HealthTable
+from exporter.maintenance import EXECUTOR as MAINTENANCE_EXECUTOR
+from exporter.maintenance import MaintenanceRunner
 from exporter.snapshot import SnapshotStore
 from exporter.spe.client import SPEClient
 from exporter.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from exporter.config.schema import MaintenanceTask
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,7 @@ class TargetRuntime:
     collectors: dict[str, Collector] = field(default_factory=dict)
     known_instances: list[InstanceRef] | None = None
     executor: ThreadPoolExecutor | None = None
+    maintenance: list[MaintenanceTask] = field(default_factory=list)  # opt-in SPE writes
 
     def __post_init__(self) -> None:
         for name in self.plans:
@@ -94,6 +103,7 @@ class Poller:
         # Set by shutdown(): results of runs still in flight are discarded, so a replaced
         # poller (config reload) never records the errors of its closed connections.
         self._retired = False
+        self.maintenance = MaintenanceRunner(clock)
 
     # -- set-up ----------------------------------------------------------------------------
     def add_target(self, runtime: TargetRuntime, all_collectors: dict[str, float]) -> None:
@@ -101,13 +111,20 @@ class Poller:
         (disabled ones included, so the landing page can show them)."""
         self.targets[runtime.name] = runtime
         self.store.add_source(runtime.telemetry)
+        self.maintenance.add_target(
+            runtime.name, runtime.client, runtime.telemetry, runtime.maintenance
+        )
         for name, interval in all_collectors.items():
             self.health.configure(runtime.name, name, interval, enabled=name in runtime.plans)
 
     def start(self) -> None:
         jobs = sum(len(rt.plans) for rt in self.targets.values())
         self._scheduler = BackgroundScheduler(
-            executors={"default": APSThreadPool(max_workers=max(4, jobs + 1))},
+            executors={
+                "default": APSThreadPool(max_workers=max(4, jobs + 1)),
+                # Maintenance runs last for hours: their own threads, one per entry.
+                MAINTENANCE_EXECUTOR: APSThreadPool(max_workers=max(1, len(self.maintenance))),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
@@ -128,6 +145,7 @@ class Poller:
         self._scheduler.add_job(
             self.expire, "interval", seconds=EXPIRY_CHECK_SECONDS, id="expire", name="expire"
         )
+        self.maintenance.schedule(self._scheduler)
         self._scheduler.start()
         self._running.set()
 
@@ -140,10 +158,16 @@ class Poller:
         self._retired = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        # Give maintenance runs a moment to stop polling (and to send cancel-async where
+        # configured) before the connections close under them.
+        self.maintenance.stop()
         for rt in self.targets.values():
             rt.close()
 
     def _on_skipped(self, event: JobExecutionEvent) -> None:
+        if self.maintenance.owns(event.job_id):
+            self.maintenance.record_skip(event.job_id)
+            return
         target, _, collector = event.job_id.partition("/")
         log.warning(
             "collector run skipped: the previous run is still going",

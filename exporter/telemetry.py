@@ -84,6 +84,7 @@ class Telemetry:
         self._failures: dict[tuple[str, str], int] = {}
         self._durations: dict[str, Histogram] = {}
         self._async: dict[str, _AsyncState] = {}
+        self._maintenance_skipped: dict[str, int] = {}  # function -> skipped runs
 
     # -- observer protocol -------------------------------------------------------------
     def request_finished(self, function: str, duration: float, error: SPEError | None) -> None:
@@ -136,6 +137,30 @@ class Telemetry:
             elif error:
                 state.last_error = error
             self._version += 1
+        if result in ("failed", "timeout"):
+            # One line per failed operation; the message is never a label (unbounded values).
+            log.warning(
+                "long-running SPE operation %s",
+                "timed out" if result == "timeout" else "failed",
+                extra={
+                    "target": self.target,
+                    "function": function,
+                    "duration": round(duration, 3),
+                    "error": error or "no error message",
+                },
+            )
+
+    # -- maintenance scheduler -----------------------------------------------------------
+    def maintenance_declared(self, function: str) -> None:
+        """Show the skip counter of a configured maintenance function from the start (0)."""
+        with self._lock:
+            self._maintenance_skipped.setdefault(function, 0)
+            self._version += 1
+
+    def maintenance_skipped(self, function: str) -> None:
+        with self._lock:
+            self._maintenance_skipped[function] = self._maintenance_skipped.get(function, 0) + 1
+            self._version += 1
 
     # -- for the landing page ------------------------------------------------------------
     def async_errors(self) -> dict[str, str]:
@@ -166,6 +191,10 @@ class Telemetry:
         for (fn, reason), count in sorted(self._failures.items()):
             labels = (t, ("function", fn), ("reason", reason))
             out.append(Sample("mailstore_spe_api_request_failures_total", labels, count))
+        for fn, count in sorted(self._maintenance_skipped.items()):
+            out.append(
+                Sample("mailstore_spe_maintenance_runs_skipped_total", (t, ("function", fn)), count)
+            )
         for fn, hist in sorted(self._durations.items()):
             out.extend(
                 hist.samples("mailstore_spe_api_request_duration_seconds", (t, ("function", fn)))

@@ -14,12 +14,15 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exporter import __version__
 from exporter.exposition import ExpositionCache, wants_gzip, wants_openmetrics
 from exporter.health import HealthTable
 from exporter.webconfig import BasicAuth
+
+if TYPE_CHECKING:
+    from exporter.maintenance import OperationsView
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         headers: dict[str, str] | None = None,
         max_request_bytes: int = 8192,
         reload: Callable[[], tuple[bool, str]] | None = None,
+        operations: Callable[[], dict[str, OperationsView]] | None = None,
     ) -> None:
         self.exposition = exposition
         self.health = health
@@ -52,6 +56,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         self.extra_headers = headers or {}
         self.max_request_bytes = max_request_bytes
         self.reload = reload  # POST /-/reload, only when lifecycle endpoints are enabled
+        self.operations = operations  # target -> long-running operations (landing page)
         super().__init__(address, _Handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -162,27 +167,29 @@ class _Handler(BaseHTTPRequestHandler):
         extra = {"Vary": "Accept, Accept-Encoding"}
         if body.gzipped:
             extra["Content-Encoding"] = "gzip"
-        self._send(200, body.content, body.content_type, head=head, extra=extra)
+        self._send(200, body.parts, body.content_type, head=head, extra=extra)
 
     def _send(
         self,
         status: int,
-        body: bytes,
+        body: bytes | tuple[bytes, ...],  # a tuple is written part by part, never joined
         content_type: str,
         *,
         head: bool = False,
         extra: dict[str, str] | None = None,
     ) -> None:
+        parts = (body,) if isinstance(body, bytes) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(sum(map(len, parts))))
         for name, value in self.server.extra_headers.items():
             self.send_header(name, value)
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
         if not head:
-            self.wfile.write(body)
+            for part in parts:
+                self.wfile.write(part)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s", format % args)
@@ -194,10 +201,39 @@ def _fmt_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
+def _operations_html(view: OperationsView) -> str:
+    """Running long-running calls, last errors per function, the maintenance schedule."""
+    esc = html.escape
+    parts = []
+    if view.running:
+        running = ", ".join(f"{esc(fn)} ({n})" for fn, n in sorted(view.running.items()))
+        parts.append(f"<p>Long-running SPE calls in progress: {running}</p>")
+    if view.errors:
+        parts.append("<table><tr><th>function</th><th>last long-running error</th></tr>")
+        for fn, error in sorted(view.errors.items()):
+            parts.append(f"<tr><td>{esc(fn)}</td><td>{esc(error)}</td></tr>")
+        parts.append("</table>")
+    if view.tasks:
+        parts.append(
+            "<table><tr><th>maintenance</th><th>schedule</th><th>next run</th>"
+            "<th>last start</th><th>last result</th><th>skipped</th><th>error</th></tr>"
+        )
+        for t in view.tasks:
+            result = "running" if t.running else (t.last_result or "not run yet")
+            parts.append(
+                f"<tr><td>{esc(t.name)}</td><td>{esc(t.schedule)}</td>"
+                f"<td>{_fmt_time(t.next_run)}</td><td>{_fmt_time(t.last_start)}</td>"
+                f"<td>{esc(result)}</td><td>{t.skipped}</td><td>{esc(t.last_error or '')}</td></tr>"
+            )
+        parts.append("</table>")
+    return "".join(parts)
+
+
 def _landing_page(server: ExporterHTTPServer) -> str:
     esc = html.escape
     rows = []
     targets = server.targets()
+    operations = server.operations() if server.operations is not None else {}
     for target, collectors in server.health.snapshot().items():
         up = server.health.up(target)
         up_text = {None: "unknown", True: "up", False: "down"}[up]
@@ -222,6 +258,8 @@ def _landing_page(server: ExporterHTTPServer) -> str:
                 f"<td>{duration}</td><td>{esc(s.error or '')}</td></tr>"
             )
         rows.append("</table>")
+        if operations.get(target) is not None:
+            rows.append(_operations_html(operations[target]))
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         "<title>MailStore SPE exporter</title>"

@@ -36,6 +36,7 @@ _PLAIN_REASONS = {
     "model_type": "must be a mapping of keys to values",
     "model_attributes_type": "must be a mapping of keys to values",
     "path_type": "must be a file path",
+    "list_type": "must be a list",
 }
 
 
@@ -60,9 +61,13 @@ def located_error(key: str, reason: str) -> PydanticCustomError:
 
 
 def format_path(parts: Iterable[object]) -> str:
-    """``("targets", "spe1", "tls")`` -> ``targets.spe1.tls``; ``"[0]"`` parts attach directly."""
+    """``("targets", "spe1", "tls")`` -> ``targets.spe1.tls``; ``"[0]"`` parts attach directly.
+
+    Integer parts are list indexes (pydantic's locations): ``0`` becomes ``[0]``.
+    """
     text = ""
-    for part in map(str, parts):
+    for raw in parts:
+        part = f"[{raw}]" if isinstance(raw, int) and not isinstance(raw, bool) else str(raw)
         text += part if not text or part.startswith("[") else f".{part}"
     return text
 
@@ -118,16 +123,17 @@ def _unknown_key_reason(root: type[BaseModel], loc: Sequence[object]) -> str:
 
 
 def known_keys_at(root: type[BaseModel], loc: Sequence[object]) -> list[str]:
-    """The keys the model found at `loc` accepts (walks fields, dict values and Optionals)."""
+    """The keys the model found at `loc` accepts (walks fields, dict and list values and
+    Optionals)."""
     model: type[BaseModel] | None = root
     pending = list(loc)
     while pending and model is not None:
         field = model.model_fields.get(str(pending.pop(0)))
         if field is None:
             return []
-        model, is_dict = _model_in_annotation(field.annotation)
-        if is_dict and pending:
-            pending.pop(0)  # skip the dict key, e.g. the target name
+        model, is_container = _model_in_annotation(field.annotation)
+        if is_container and pending:
+            pending.pop(0)  # skip the dict key (e.g. the target name) or the list index
     return list(model.model_fields) if model is not None else []
 
 
@@ -138,6 +144,8 @@ def _model_in_annotation(annotation: object) -> tuple[type[BaseModel] | None, bo
     args = typing.get_args(annotation)
     if origin is dict and len(args) == 2:
         return _model_in_annotation(args[1])[0], True
+    if origin is list and len(args) == 1:
+        return _model_in_annotation(args[0])[0], True
     if origin is typing.Annotated:
         return _model_in_annotation(args[0])
     if origin in (typing.Union, types.UnionType):

@@ -7,6 +7,7 @@ against the config file's directory, passed as validation context ``base_dir``).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +26,9 @@ from pydantic import (
 )
 
 from exporter.config import values
+from exporter.config.cron import parse_crontab, parse_timezone
 from exporter.config.errors import located_error
+from exporter.spe.maintenance_functions import MAINTENANCE_FUNCTIONS
 
 # Collector name -> default interval in seconds (design.md). The order is the display order.
 COLLECTOR_DEFAULTS: dict[str, float] = {
@@ -199,6 +202,115 @@ class CollectorSchedule:
     max_data_age_seconds: float
 
 
+# A maintenance run is polled until it ends or this long has passed (then cancel-async).
+DEFAULT_MAINTENANCE_DEADLINE = 3600.0
+
+
+class MaintenanceSchedule(StrictModel):
+    """When a maintenance operation runs: a crontab expression or a fixed interval."""
+
+    cron: str | None = None
+    interval: Interval | None = None
+    timezone: str = "UTC"  # of the cron expression
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _check_timezone(cls, value: object) -> str:
+        parse_timezone(value)
+        return str(value).strip()
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> MaintenanceSchedule:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("set exactly one of cron or interval")
+        if self.cron is not None:
+            try:
+                parse_crontab(self.cron, self.timezone)
+            except ValueError as exc:
+                raise located_error("cron", str(exc)) from None
+        return self
+
+    def describe(self) -> str:
+        if self.cron is not None:
+            return f"cron '{self.cron}' ({self.timezone})"
+        assert self.interval is not None
+        return f"every {values.format_duration(self.interval)}"
+
+
+class MaintenanceTask(StrictModel):
+    """One opt-in maintenance operation: an allow-listed SPE function on a schedule."""
+
+    function: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    schedule: MaintenanceSchedule
+    deadline: Duration = DEFAULT_MAINTENANCE_DEADLINE
+    cancel_on_shutdown: bool = False
+    name: NonEmptyText | None = None
+
+    @field_validator("function", mode="before")
+    @classmethod
+    def _allowed_function(cls, value: object) -> str:
+        if isinstance(value, str) and value.strip() in MAINTENANCE_FUNCTIONS:
+            return value.strip()
+        raise ValueError(
+            "not an allowed maintenance function; allowed: "
+            + ", ".join(sorted(MAINTENANCE_FUNCTIONS))
+        )
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _check_args(cls, value: object, info: ValidationInfo) -> object:
+        function = info.data.get("function")
+        if function is None:
+            return value  # the function's own error says enough
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ValueError("must be a mapping of argument names to values")
+        signature = MAINTENANCE_FUNCTIONS[function]
+        wanted = f"{function} takes {', '.join(signature)}"
+        for name in value:
+            if name not in signature:
+                close = difflib.get_close_matches(str(name), signature, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise located_error(str(name), f"unknown argument{hint}; {wanted}")
+        missing = [name for name in signature if name not in value]
+        if missing:
+            noun = "argument" if len(missing) == 1 else "arguments"
+            raise ValueError(f"missing {noun} {', '.join(missing)}; {wanted}")
+        return {name: _maintenance_arg(name, kind, value[name]) for name, kind in signature.items()}
+
+    def describe(self) -> str:
+        """The name shown on the landing page and in logs."""
+        if self.name:
+            return self.name
+        shown = ", ".join(f"{k}={_arg_text(v)}" for k, v in self.args.items())
+        return f"{self.function}({shown})"
+
+
+def _maintenance_arg(name: str, kind: str, value: object) -> str | int | bool:
+    # Values may come from ${VAR} substitution as text: accept "3" and "true" there too.
+    if kind == "bool":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if isinstance(value, bool):
+            return value
+        raise located_error(name, "must be true or false")
+    if kind == "number":
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise located_error(name, "must be a whole number")
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise located_error(name, "must be non-empty text")
+
+
+def _arg_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 class TargetSettings(StrictModel):
     """Everything a target has except its address and credentials; also `defaults`."""
 
@@ -208,6 +320,13 @@ class TargetSettings(StrictModel):
     concurrency: Annotated[int, _int_range(1, 256)] = 8
     max_data_age: MaxDataAge = "auto"
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
+    # Opt-in: nothing is ever written to SPE unless listed here.
+    maintenance: list[MaintenanceTask] = Field(default_factory=list)
+
+    @field_validator("maintenance", mode="before")
+    @classmethod
+    def _empty_maintenance_is_none(cls, value: object) -> object:
+        return [] if value is None else value
 
     def collector_schedule(self, name: str) -> CollectorSchedule:
         """Effective (enabled, interval, max data age) of collector `name`."""

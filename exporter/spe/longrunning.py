@@ -79,6 +79,7 @@ def follow(
     deadline_at = started + policy.deadline
     transport.notify("async_started", function, token)
     result = RESULT_FAILED
+    error: str | None = None
     try:
         final = _poll_loop(transport, function, token, first, deadline_at, policy, on_progress)
         result = _final_result(final)
@@ -86,13 +87,19 @@ def follow(
             raise _final_error(function, final)
         return final
     except SPEPollingStoppedError:
-        result = RESULT_CANCELLED
+        result = RESULT_CANCELLED  # our shutdown, not the task's failure: no error to show
         raise
-    except SPEAsyncTimeoutError:
+    except SPEAsyncTimeoutError as exc:
         result = RESULT_TIMEOUT
+        error = exc.message
+        raise
+    except SPEError as exc:
+        # The task failed (SPE's error.message) or get-status itself failed.
+        error = exc.message
         raise
     finally:
-        transport.notify("async_finished", function, token, result, time.monotonic() - started)
+        duration = time.monotonic() - started
+        transport.notify("async_finished", function, token, result, duration, error)
 
 
 def _poll_loop(

@@ -33,6 +33,19 @@ def collectors(**entries: Any) -> dict[str, Any]:
 
 
 T = "targets.spe1"
+M = f"{T}.maintenance[0]"
+
+
+def maint(**changes: Any) -> dict[str, Any]:
+    """A valid maintenance entry, changed by ``changes``."""
+    base: dict[str, Any] = {
+        "function": "RetryOpenStores",
+        "args": {"instanceID": "acme"},
+        "schedule": {"interval": "1h"},
+    }
+    base.update(changes)
+    return base
+
 KNOWN_COLLECTORS = (
     "environment, service, instances, statistics, stores, process, profiles, jobs, users, "
     "compliance, credentials"
@@ -280,6 +293,104 @@ CASES: list[tuple[str, Any, list[str]]] = [
             targets={"spe1": target(), "spe2": target()},
         ),
         ["defaults.concurrency: must be between 1 and 256"],
+    ),
+    (
+        "maintenance function outside the allow-list",
+        config(targets={"spe1": target(maintenance=[maint(function="CompactStore")])}),
+        [
+            f"{M}.function: not an allowed maintenance function; allowed: "
+            "RefreshAllStoreStatistics, RetryOpenStores, VerifyStore, VerifyStores"
+        ],
+    ),
+    (
+        "maintenance argument with a typo",
+        config(targets={"spe1": target(maintenance=[maint(args={"instanceId": "acme"})])}),
+        [
+            f"{M}.args.instanceId: unknown argument (did you mean 'instanceID'?); "
+            "RetryOpenStores takes instanceID"
+        ],
+    ),
+    (
+        "maintenance arguments missing",
+        config(
+            targets={
+                "spe1": target(maintenance=[maint(function="VerifyStore", args={"id": 3})])
+            }
+        ),
+        [
+            f"{M}.args: missing arguments instanceID, includeIndexes; VerifyStore takes "
+            "instanceID, id, includeIndexes"
+        ],
+    ),
+    (
+        "maintenance argument of the wrong type",
+        config(
+            targets={
+                "spe1": target(
+                    maintenance=[
+                        maint(
+                            function="VerifyStores",
+                            args={"instanceID": "acme", "includeIndexes": [True]},
+                        )
+                    ]
+                )
+            }
+        ),
+        [f"{M}.args.includeIndexes: must be true or false"],
+    ),
+    (
+        "maintenance cron expression invalid",
+        config(targets={"spe1": target(maintenance=[maint(schedule={"cron": "61 3 * * 0"})])}),
+        [
+            f"{M}.schedule.cron: invalid crontab expression: Error validating expression "
+            "'61': the last value (61) is higher than the maximum value (59)"
+        ],
+    ),
+    (
+        "maintenance cron expression with 4 fields",
+        config(targets={"spe1": target(maintenance=[maint(schedule={"cron": "0 3 * *"})])}),
+        [f"{M}.schedule.cron: must have 5 fields (minute hour day month weekday), got 4"],
+    ),
+    (
+        "maintenance schedule with both cron and interval",
+        config(
+            targets={
+                "spe1": target(maintenance=[maint(schedule={"cron": "0 3 * * 0", "interval": 60})])
+            }
+        ),
+        [f"{M}.schedule: set exactly one of cron or interval"],
+    ),
+    (
+        "maintenance time zone unknown",
+        config(
+            targets={
+                "spe1": target(
+                    maintenance=[maint(schedule={"cron": "0 3 * * 0", "timezone": "Mars/Base"})]
+                )
+            }
+        ),
+        [f"{M}.schedule.timezone: unknown time zone; use an IANA name like UTC or Europe/Berlin"],
+    ),
+    (
+        "maintenance deadline zero and an unknown key",
+        config(targets={"spe1": target(maintenance=[maint(deadline="0s", nmae="x")])}),
+        [
+            f"{M}.deadline: must be greater than 0",
+            f"{M}: unknown key 'nmae' (did you mean 'name'?)",
+        ],
+    ),
+    (
+        "maintenance in defaults reported under defaults",
+        config(defaults={"maintenance": [maint(), maint(function="RebuildSelectedStoreIndexes")]}),
+        [
+            "defaults.maintenance[1].function: not an allowed maintenance function; allowed: "
+            "RefreshAllStoreStatistics, RetryOpenStores, VerifyStore, VerifyStores"
+        ],
+    ),
+    (
+        "maintenance not a list",
+        config(targets={"spe1": target(maintenance=maint())}),
+        [f"{T}.maintenance: must be a list"],
     ),
     ("empty file", "", ["file is empty (or contains only comments)"]),
     ("only comments", "# nothing here\n", ["file is empty (or contains only comments)"]),

@@ -260,3 +260,62 @@ def test_demo_config_builds_one_simulator_target(ca_file: Path) -> None:
     assert target.url == "https://127.0.0.1:40123"
     assert target.password_value() == "${not-substituted}"
     assert target.tls.ca_file == ca_file
+
+
+MAINTENANCE = """
+defaults:
+  maintenance:
+    - function: RefreshAllStoreStatistics
+      args: {instanceID: acme}
+      schedule: {interval: 24h}
+targets:
+  spe1:
+    url: https://a
+    username: u
+    password: p
+    maintenance:
+      - function: VerifyStore
+        args: {instanceID: acme, id: "${STORE_ID}", includeIndexes: "true"}
+        schedule: {cron: "0 3 * * 0", timezone: Europe/Berlin}
+        deadline: 2h
+  spe2: {url: "https://b", username: u, password: p}
+"""
+
+
+def test_maintenance_entries_are_normalised_and_defaults_are_replaced_per_target(
+    write, monkeypatch
+) -> None:
+    monkeypatch.setenv("STORE_ID", "3")
+    config = load_config(write("config.yml", MAINTENANCE))
+    (verify,) = config.targets["spe1"].maintenance  # the target's own list replaces defaults
+    # Text from ${VAR} becomes the argument's type; args keep the function's order.
+    assert verify.args == {"instanceID": "acme", "id": 3, "includeIndexes": True}
+    assert (verify.deadline, verify.cancel_on_shutdown) == (7200.0, False)
+    assert verify.describe() == "VerifyStore(instanceID=acme, id=3, includeIndexes=true)"
+    assert verify.schedule.describe() == "cron '0 3 * * 0' (Europe/Berlin)"
+    (refresh,) = config.targets["spe2"].maintenance
+    assert (refresh.function, refresh.schedule.interval, refresh.deadline) == (
+        "RefreshAllStoreStatistics",
+        86400.0,
+        3600.0,
+    )
+
+
+def test_cron_weekday_numbers_follow_crontab_not_apscheduler() -> None:
+    from datetime import UTC, datetime
+
+    from exporter.config.cron import parse_crontab
+
+    monday = datetime(2024, 1, 1, tzinfo=UTC)
+    fire = {
+        expr: parse_crontab(expr).get_next_fire_time(None, monday).strftime("%a %d")
+        for expr in ("0 3 * * 0", "0 3 * * 7", "0 3 * * 5-7", "0 3 * * */3", "0 3 * * sat")
+    }
+    # APScheduler 3 alone would read 0 as Monday.
+    assert fire == {
+        "0 3 * * 0": "Sun 07",
+        "0 3 * * 7": "Sun 07",
+        "0 3 * * 5-7": "Fri 05",
+        "0 3 * * */3": "Wed 03",
+        "0 3 * * sat": "Sat 06",
+    }

@@ -46,8 +46,8 @@ class Recorder:
     def async_progress(self, function, token, percent, text):
         self._add("progress", function, token, percent, text)
 
-    def async_finished(self, function, token, result, duration):
-        self._add("finished", function, token, result, duration)
+    def async_finished(self, function, token, result, duration, error):
+        self._add("finished", function, token, result, duration, error)
 
     def of(self, kind):
         return [e for e in self.events if e[0] == kind]
@@ -165,7 +165,7 @@ def test_long_running_success_reports_progress(sim, client, recorder):
     assert len(versions) >= 3 and versions == sorted(set(versions))
     percents = [e[3] for e in recorder.of("progress")]
     assert percents[0] == 0 and any(p and p > 0 for p in percents)
-    ((_, _, token, outcome, _),) = recorder.of("finished")
+    ((_, _, token, outcome, _, _),) = recorder.of("finished")
     assert outcome == "succeeded" and token.startswith("sa")
     # One request event for the whole call; the get-status polls are not requests.
     assert [e[1] for e in recorder.of("request")] == ["GetEnvironmentInfo"]
@@ -183,6 +183,7 @@ def test_long_running_failure(sim, client, recorder):
     with pytest.raises(SPEAPIError, match="Verification failed"):
         client.call("GetEnvironmentInfo")
     assert recorder.of("finished")[0][3] == "failed"
+    assert recorder.of("finished")[0][5] == "Verification failed."
 
 
 def test_long_running_timeout_cancels_on_the_server(sim, client, recorder):

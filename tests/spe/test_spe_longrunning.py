@@ -66,8 +66,8 @@ def test_success_after_several_versions_reports_progress_and_echoes_versions():
     assert progress == [(0.0, None), (30.0, "step 1"), (60.0, "step 2"), (None, None)]
     assert [e.status_version for e in seen] == [3, 5, 7, 9]
     assert transport.events[0] == ("async_started", "VerifyStore", "tok")
-    ((_, function, token, result, duration),) = transport.finished()
-    assert (function, token, result) == ("VerifyStore", "tok", "succeeded")
+    ((_, function, token, result, duration, error),) = transport.finished()
+    assert (function, token, result, error) == ("VerifyStore", "tok", "succeeded", None)
     assert duration >= 0
 
 
@@ -81,7 +81,8 @@ def test_failed_task_raises_api_error_with_the_task_error():
         "d",
         "failed",
     )
-    assert transport.finished()[0][3] == "failed"
+    # The observer gets SPE's error.message (shown on the landing page and logged).
+    assert transport.finished()[0][3:6:2] == ("failed", "Store is locked")
 
 
 def test_cancelled_task_raises_api_error_with_status_cancelled():
@@ -101,6 +102,7 @@ def test_deadline_cancels_the_task_and_raises_async_timeout():
     assert transport.cancelled == ["tok"]
     assert "deadline of 0.3 s" in str(info.value) and info.value.token == "tok"
     assert transport.finished()[0][3] == "timeout"
+    assert transport.finished()[0][5] == info.value.message
     # The last long-poll is shortened to what is left of the deadline.
     assert all(ms <= 100 for _, _, ms in transport.polls)
 
