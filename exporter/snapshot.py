@@ -130,15 +130,19 @@ class SnapshotStore:
         *,
         failed_instances: Iterable[str] = (),
         max_age: float | None = None,
+        rendered: dict[str, Blocks] | None = None,
     ) -> None:
         """Replace the data of (target, collector) with a new run's samples.
 
+        ``rendered`` holds groups the collector already rendered (instance_id -> blocks).
         ``failed_instances`` keep their previous data if it is younger than ``max_age``.
         Rendering happens before the lock is taken, so scrapes never wait for it.
         """
         fresh = {}
         for key, group in _group_samples(samples).items():
             fresh[key] = (collected_at, render_blocks(group))
+        for key, blocks in (rendered or {}).items():
+            fresh[key] = (collected_at, blocks)
         failed = [iid for iid in failed_instances if iid not in fresh]
         while True:
             with self._lock:

@@ -61,6 +61,9 @@ class CollectResult:
     instance_outcomes: dict[str, bool] = field(default_factory=dict)  # instance_id -> success
     errors: list[str] = field(default_factory=list)  # short messages for logs and landing page
     instances: list[InstanceRef] | None = None  # set by the "instances" collector only
+    # With ``CollectContext.prerender``: per-instance samples already rendered in the worker
+    # that fetched them (instance_id -> family -> bytes), instead of ``samples``.
+    rendered: dict[str, dict[str, bytes]] | None = None
 
     @classmethod
     def failed(cls, message: str) -> CollectResult:
@@ -78,6 +81,10 @@ class CollectContext:
     # The target's shared pool: bounds per-instance calls of all its collectors together.
     # Without one, each run makes a pool of ``concurrency`` workers.
     executor: Executor | None = None
+    # Render each instance's samples to bytes as soon as they are built (the scheduler
+    # does): at thousands of instances, a run then never holds every instance's Sample
+    # objects at once, which bounds the exporter's peak memory.
+    prerender: bool = False
 
 
 def describe_error(exc: BaseException) -> str:

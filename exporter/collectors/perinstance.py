@@ -12,6 +12,7 @@ from exporter.collectors.base import (
 )
 from exporter.collectors.instances import fetch_instance_rows
 from exporter.collectors.samples import SampleBuilder
+from exporter.exposition import render_blocks
 
 RUNNING = "running"
 
@@ -39,14 +40,27 @@ class PerInstanceCollector(Collector):
 
     def run(self, ctx: CollectContext) -> CollectResult:
         instance_ids = running_instance_ids(ctx)
-        results = map_instances(ctx, instance_ids, lambda iid: self.collect_instance(ctx, iid))
+
+        def work(instance_id: str) -> list[Sample] | dict[str, bytes]:
+            samples = self.collect_instance(ctx, instance_id)
+            if not ctx.prerender:
+                return samples
+            unique = SampleBuilder(ctx.target)
+            unique.extend(samples)
+            return render_blocks(unique.samples)
+
+        results = map_instances(ctx, instance_ids, work)
         out = SampleBuilder(ctx.target)
+        rendered: dict[str, dict[str, bytes]] = {}
         outcomes: dict[str, bool] = {}
         errors: list[str] = []
         for instance_id, result in results.items():
             if isinstance(result, Exception):
                 outcomes[instance_id] = False
                 errors.append(f"instance {instance_id}: {describe_error(result)}")
+            elif isinstance(result, dict):
+                outcomes[instance_id] = True
+                rendered[instance_id] = result
             else:
                 outcomes[instance_id] = True
                 out.extend(result)
@@ -55,4 +69,5 @@ class PerInstanceCollector(Collector):
             success=all(outcomes.values()),
             instance_outcomes=outcomes,
             errors=errors,
+            rendered=rendered if ctx.prerender else None,
         )

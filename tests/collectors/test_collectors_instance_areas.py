@@ -181,3 +181,26 @@ def test_no_running_instance_is_a_success_with_no_samples() -> None:
     client = FakeClient({})
     result = UsersCollector().collect(make_ctx(client, running=[], stopped=["beta"]))
     assert (result.success, result.samples, result.instance_outcomes) == (True, [], {})
+
+
+def test_prerendered_run_exports_the_same_lines_as_samples() -> None:
+    """The scheduler renders per-instance samples in the worker (memory bound at scale);
+    what reaches /metrics must not change because of it."""
+    import dataclasses
+
+    from exporter.exposition import render_blocks
+
+    denied = SPEAPIError("Service provider access is disabled", function="GetUsers")
+    client = FakeClient({"GetUsers": by_instance({"acme": USERS, "beta": denied,
+                                                  "gamma": USERS[:1]})})
+    ctx = make_ctx(client, running=["acme", "beta", "gamma"])
+    plain = UsersCollector().collect(ctx)
+    pre = UsersCollector().collect(dataclasses.replace(ctx, prerender=True))
+    assert pre.samples == [] and pre.rendered is not None
+    assert pre.instance_outcomes == plain.instance_outcomes
+    assert sorted(pre.rendered) == ["acme", "gamma"]
+    for instance_id, blocks in pre.rendered.items():
+        expected = render_blocks(
+            s for s in plain.samples if ("instance_id", instance_id) in s.labels
+        )
+        assert blocks == expected
