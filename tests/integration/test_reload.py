@@ -116,3 +116,38 @@ def test_sighup_and_lifecycle_endpoint_in_the_real_process(tmp_path, simulator):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sigterm_exits_promptly_with_a_hanging_spe_call_in_flight(tmp_path, simulator):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config_file = tmp_path / "config.yml"
+    # every call hangs far longer than the grace time; the read timeout is longer still
+    _write(config_file, simulator, timeouts={"read": "60s"})
+    simulator.state.set_fault("*", "hang", seconds=30)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter.cli", f"--config.file={config_file}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        time.sleep(1.0)  # the first runs are now waiting on the hanging simulator
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        simulator.state.clear_faults()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
