@@ -336,3 +336,33 @@ def wants_gzip(accept_encoding: str | None) -> bool:
                     return False
             return True
     return False
+
+
+class CachedBlockSource:
+    """Base of the exporter's own block sources (telemetry, collector health).
+
+    Subclasses change their state under ``self._lock`` and bump ``self._version``;
+    ``blocks()`` renders again only when the version moved since the last render, so a
+    scrape of an unchanged source costs nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = 0
+        self._rendered_version = -1
+        self._rendered: Blocks = {}
+
+    def _render_blocks(self) -> Blocks:
+        """Render the current state; called with ``self._lock`` held."""
+        raise NotImplementedError
+
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def blocks(self) -> Blocks:
+        with self._lock:
+            if self._rendered_version != self._version:
+                self._rendered = self._render_blocks()
+                self._rendered_version = self._version
+            return self._rendered

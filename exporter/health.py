@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import platform
-import threading
 from dataclasses import dataclass, field
 
 from exporter import __version__
 from exporter.collectors.base import Sample
-from exporter.exposition import Blocks, render_blocks
+from exporter.exposition import Blocks, CachedBlockSource, render_blocks
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +37,9 @@ class CollectorStatus:
     rendered_instances: Blocks = field(default_factory=dict)
 
 
-class HealthTable:
+class HealthTable(CachedBlockSource):
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._version = 0
-        self._rendered_version = -1
-        self._rendered: Blocks = {}
+        super().__init__()
         self._collectors: dict[tuple[str, str], CollectorStatus] = {}
         self._up: dict[str, tuple[float, bool]] = {}  # target -> (when, up)
         self._targets: list[str] = []
@@ -173,19 +169,8 @@ class HealthTable:
             entry = self._up.get(target)
             return None if entry is None else entry[1]
 
-    # -- BlockSource ----------------------------------------------------------------------
-    def version(self) -> int:
-        with self._lock:
-            return self._version
 
-    def blocks(self) -> Blocks:
-        with self._lock:
-            if self._rendered_version != self._version:
-                self._rendered = self._render()
-                self._rendered_version = self._version
-            return self._rendered
-
-    def _render(self) -> Blocks:
+    def _render_blocks(self) -> Blocks:
         samples = [
             Sample(
                 "mailstore_spe_exporter_build_info",

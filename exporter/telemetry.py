@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import bisect
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.collectors.base import Sample
-from exporter.exposition import Blocks, render_blocks
+from exporter.exposition import Blocks, CachedBlockSource, render_blocks
 from exporter.metricdefs import DURATION_BUCKETS
 from exporter.spe.errors import SPEError
 
@@ -70,16 +69,13 @@ class _AsyncState:
     last_error: str | None = None
 
 
-class Telemetry:
+class Telemetry(CachedBlockSource):
     """Counters of one target. Thread-safe; implements the client's observer protocol."""
 
     def __init__(self, target: str, clock: Callable[[], float] = time.time) -> None:
         self.target = target
         self._clock = clock
-        self._lock = threading.Lock()
-        self._version = 0
-        self._rendered_version = -1
-        self._rendered: Blocks = {}
+        super().__init__()
         self._requests: dict[str, int] = {}
         self._failures: dict[tuple[str, str], int] = {}
         self._durations: dict[str, Histogram] = {}
@@ -171,17 +167,9 @@ class Telemetry:
         with self._lock:
             return {fn: s.in_progress for fn, s in self._async.items() if s.in_progress}
 
-    # -- BlockSource ----------------------------------------------------------------------
-    def version(self) -> int:
-        with self._lock:
-            return self._version
 
-    def blocks(self) -> Blocks:
-        with self._lock:
-            if self._rendered_version != self._version:
-                self._rendered = render_blocks(self._samples())
-                self._rendered_version = self._version
-            return self._rendered
+    def _render_blocks(self) -> Blocks:
+        return render_blocks(self._samples())
 
     def _samples(self) -> list[Sample]:
         t = ("target", self.target)

@@ -24,3 +24,29 @@ def promtool() -> str:
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
     return _require("prometheus")
+
+
+SIMULATOR_USER = "admin"
+SIMULATOR_PASSWORD = "admin-password"
+
+
+@pytest.fixture(scope="session")
+def new_simulator():
+    """Starts a simulator of the default scenario; ``frozen`` stops its clock, so values
+    that grow over time stay exactly as in the scenario file. The caller stops it."""
+    from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
+
+    def make(*, frozen: bool = False):
+        sim = Simulator(
+            load_scenario(DEFAULT_SCENARIO),
+            host="127.0.0.1",
+            port=0,
+            username=SIMULATOR_USER,
+            password=SIMULATOR_PASSWORD,
+        )
+        if frozen:
+            sim.state.clock.freeze()
+        sim.start()
+        return sim
+
+    return make

@@ -25,7 +25,7 @@ import yaml
 from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.config.schema import COLLECTOR_DEFAULTS
-from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
+from exporter.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "alerts" / "mailstore-spe.rules.yml"
@@ -139,16 +139,11 @@ class Stack:
 # Package scope: started once for all of tests/e2e, and stopped right after it, so that
 # Prometheus and the 1 s polling do not keep loading the machine for the rest of the suite.
 @pytest.fixture(scope="package")
-def stack(prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    prometheus_binary: str, tmp_path_factory: pytest.TempPathFactory, new_simulator
+) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("e2e")
-    sim = Simulator(
-        load_scenario(DEFAULT_SCENARIO),
-        host="127.0.0.1",
-        port=0,
-        username="admin",
-        password="admin-password",
-    )
-    sim.start()
+    sim = new_simulator()
     config = parse_config(
         {
             "web": {"listen_address": "127.0.0.1:0"},

@@ -2,20 +2,11 @@
 
 import pytest
 
-from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
-
 
 @pytest.fixture(scope="module")
-def simulator():
-    sim = Simulator(
-        load_scenario(DEFAULT_SCENARIO),
-        host="127.0.0.1",
-        port=0,
-        username="admin",
-        password="admin-password",
-    )
-    sim.state.clock.freeze()  # last-success timestamps equal sim.state.now() exactly
-    sim.start()
+def simulator(new_simulator):
+    # Frozen: last-success timestamps equal sim.state.now() exactly.
+    sim = new_simulator(frozen=True)
     yield sim
     sim.stop()
 
