@@ -180,8 +180,8 @@ def test_every_alert_rule_evaluates_without_error(history: Stack):
 
 
 # Problems built into the default scenario (see exporter/simulator/README.md) and the alert
-# each one must raise. initech's certificate expiring in 10 days is not here: its service
-# provider access is off, so SPE does not answer GetCredentials for it.
+# each one must raise. (initech's certificate expiring in 10 days cannot raise one: its
+# service provider access is off, so SPE does not answer GetCredentials for it; hooli's does.)
 SCENARIO_ALERTS = [
     ("MailStoreSPEInstanceNotRunning", {"instance_id": "umbrella"}),
     ("MailStoreSPEInstanceStartStopError", {"instance_id": "umbrella"}),
@@ -190,6 +190,7 @@ SCENARIO_ALERTS = [
     ("MailStoreSPEStoreSearchIndexesNeedRebuild", {"instance_id": "globex", "store_id": "1"}),
     ("MailStoreSPEProfileFailed", {"instance_id": "globex", "profile_id": "7"}),
     ("MailStoreSPECredentialCertificateExpired", {"instance_id": "globex"}),
+    ("MailStoreSPECredentialCertificateExpiringSoon", {"instance_id": "hooli"}),
     ("MailStoreSPEInstanceCollectFailing", {"instance_id": "initech", "collector": "users"}),
     ("MailStoreSPEServiceErrorMessages", {}),
     ("MailStoreSPEServiceWarningMessages", {}),
