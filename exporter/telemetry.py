@@ -95,6 +95,12 @@ class Telemetry(CachedBlockSource):
             hist.observe(duration)
             self._version += 1
 
+    def result_rejected(self, function: str) -> None:
+        with self._lock:
+            key = (function, "invalid_response")
+            self._failures[key] = self._failures.get(key, 0) + 1
+            self._version += 1
+
     def async_started(self, function: str, token: str) -> None:
         with self._lock:
             state = self._async.setdefault(function, _AsyncState())

@@ -98,6 +98,14 @@ def describe_error(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
+def _report_rejected(ctx: CollectContext, exc: BaseException) -> None:
+    """A result SPE returned but we could not parse counts as an invalid response."""
+    if isinstance(exc, ParseError):
+        notify = getattr(ctx.client, "notify", None)
+        if notify is not None:
+            notify("result_rejected", exc.function)
+
+
 def _log_unexpected(where: str, exc: BaseException) -> None:
     if not isinstance(exc, SPEError | ParseError):
         log.error("%s failed unexpectedly", where, exc_info=exc)
@@ -114,6 +122,7 @@ class Collector:
             return self.run(ctx)
         except Exception as exc:  # noqa: BLE001 - fault boundary: one collector never breaks others
             _log_unexpected(f"collector {self.name} (target {ctx.target})", exc)
+            _report_rejected(ctx, exc)
             return CollectResult.failed(describe_error(exc))
 
     def run(self, ctx: CollectContext) -> CollectResult:
@@ -136,6 +145,7 @@ def map_instances(
             return work(instance_id)
         except Exception as exc:  # noqa: BLE001 - isolated per instance, reported by caller
             _log_unexpected(f"instance {instance_id} (target {ctx.target})", exc)
+            _report_rejected(ctx, exc)
             return exc
 
     if ctx.executor is not None and len(instance_ids) > 1:

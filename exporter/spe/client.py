@@ -73,6 +73,10 @@ class ClientObserver(Protocol):
         self, function: str, token: str, result: str, duration: float, error: str | None
     ) -> None: ...
 
+    # A call succeeded on the wire but its result did not have the expected shape (the
+    # caller found out while parsing it): counted as an invalid_response failure.
+    def result_rejected(self, function: str) -> None: ...
+
 
 class SPEClient:
     """Client of one SPE Management API endpoint. Thread-safe; see docs/design.md."""

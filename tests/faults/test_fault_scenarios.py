@@ -80,15 +80,16 @@ SHAPES = [
     # (id, function, override, collector, error text, counted (function, reason) or None)
     ("string-for-number", "GetInstanceStatistics",
      _each_result(lambda r: r.update(totalSizeMB="881094")), "statistics",
-     "result.totalSizeMB: expected a number, got str '881094'", None),
+     "result.totalSizeMB: expected a number, got str '881094'",
+     ("GetInstanceStatistics", "invalid_response")),
     ("missing-field", "GetStores",
      _each_result(lambda r: r.pop("requestedState")), "stores",
-     "result[0].requestedState: missing, expected a string", None),
+     "result[0].requestedState: missing, expected a string", ("GetStores", "invalid_response")),
     ("null-list", "GetServiceStatus",
      _each_result(lambda r: r.update(serverInfos=None)), "service",
-     "result.serverInfos: null, expected a list", None),
+     "result.serverInfos: null, expected a list", ("GetServiceStatus", "invalid_response")),
     ("null-result", "GetJobs", _set_result(None), "jobs",
-     "GetJobs: result: expected a list, got null", None),
+     "GetJobs: result: expected a list, got null", ("GetJobs", "invalid_response")),
     ("non-string-statusCode", "GetCredentials", _set_envelope("statusCode", 200),
      "credentials", "non-string 'statusCode'", ("GetCredentials", "invalid_response")),
     ("unknown-statusCode", "GetComplianceConfiguration", _set_envelope("statusCode", "pending"),
@@ -109,8 +110,8 @@ def test_unexpected_shapes_fail_one_collector_cleanly(shape, via_proxy, proxy, l
     assert success(v, collector) == 0
     assert [c for c in ALL_COLLECTORS if success(v, c) == 0] == [collector]
     assert all(success(v, c, HEALTHY) == 1 for c in ALL_COLLECTORS)
-    # Envelope problems are API failures; result-shape problems are parse failures of
-    # the collector (not counted as API failures: the call itself succeeded).
+    # Envelope problems and result shapes the collector rejects are both counted as
+    # failures of the call (invalid_response), once per call.
     calls = 1 if collector == "service" else len(RUNNING)
     assert failures(v) == ({counted: 2 * calls} if counted else {})
     [line] = logs.health("collector failed")
