@@ -54,8 +54,8 @@ _DEFS: tuple[FamilyDef, ...] = (
     # --- Health of the exporter and its polls (scheduler, telemetry, cli) ---
     FamilyDef(
         "mailstore_spe_up", "gauge",
-        "1 if the last poll of the management server (GetServiceStatus or "
-        "GetEnvironmentInfo) succeeded, else 0.", _T,
+        "1 if the last polls of the management server (GetServiceStatus and "
+        "GetEnvironmentInfo, whichever are enabled) succeeded, else 0.", _T,
     ),
     FamilyDef(
         "mailstore_spe_collector_success", "gauge",
