@@ -365,8 +365,8 @@ assert len(FAMILIES) == len(_DEFS), "duplicate family name in metricdefs"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
-def family_of(sample_name: str) -> FamilyDef:
-    """The family a sample name belongs to; ``KeyError`` if it is not in the contract."""
+def lookup_family(sample_name: str) -> FamilyDef | None:
+    """The family a sample name belongs to, or None if it is not in the contract."""
     family = FAMILIES.get(sample_name)
     if family is not None and family.type == "gauge":
         return family
@@ -379,4 +379,12 @@ def family_of(sample_name: str) -> FamilyDef:
             family = FAMILIES.get(sample_name[: -len(suffix)])
             if family is not None and family.type == "histogram":
                 return family
-    raise KeyError(f"sample {sample_name!r} belongs to no metric family of metricdefs")
+    return None
+
+
+def family_of(sample_name: str) -> FamilyDef:
+    """The family a sample name belongs to; ``KeyError`` if it is not in the contract."""
+    family = lookup_family(sample_name)
+    if family is None:
+        raise KeyError(f"sample {sample_name!r} belongs to no metric family of metricdefs")
+    return family

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exporter.metricdefs import lookup_family
+
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "alerts" / "mailstore-spe.rules.yml"
 UNIT_TESTS = sorted((REPO / "tests" / "alerts").glob("*.test.yml"))
@@ -124,36 +126,6 @@ def selectors(expr: str) -> list[tuple[str, set[str]]]:
     return out
 
 
-def contract_families() -> dict:
-    try:
-        from exporter.metricdefs import FAMILIES
-    except ImportError as exc:  # pragma: no cover - only while the exporter is incomplete
-        pytest.fail(
-            f"cannot import exporter.metricdefs.FAMILIES ({exc}), the metric contract the "
-            "rules are checked against: install the project (pip install -e '.[test]', as "
-            "scripts/test.sh does) or run python -m pytest from the repository root",
-            pytrace=False,
-        )
-    return FAMILIES
-
-
-def family_for(sample: str, families: dict):
-    """The FamilyDef a sample name belongs to, or None."""
-    fam = families.get(sample)
-    if fam is not None and fam.type == "gauge":
-        return fam
-    if sample.endswith("_total"):
-        fam = families.get(sample[: -len("_total")])
-        if fam is not None and fam.type == "counter":
-            return fam
-    for suffix in ("_bucket", "_sum", "_count"):
-        if sample.endswith(suffix):
-            fam = families.get(sample[: -len(suffix)])
-            if fam is not None and fam.type == "histogram":
-                return fam
-    return None
-
-
 def test_selector_helper_finds_names_and_labels() -> None:
     expr = 'rate(mailstore_spe_a_total{result=~"x|y", target!="z"}[5m]) * on(t) mailstore_spe_b'
     assert selectors(expr) == [
@@ -164,13 +136,12 @@ def test_selector_helper_finds_names_and_labels() -> None:
 
 @pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
 def test_rule_uses_only_contract_metrics(rule: dict) -> None:
-    families = contract_families()
     expr = rule["expr"]
     found = selectors(expr)
     if not found:
         assert re.search(r"\bup\b", expr), f"{rule['alert']} uses no exporter metric"
     for name, labels in found:
-        fam = family_for(name, families)
+        fam = lookup_family(name)
         assert fam is not None, f"{rule['alert']}: {name} is not in the metric contract"
         allowed = set(fam.labels) | SCRAPE_LABELS
         if fam.type == "histogram" and name.endswith("_bucket"):

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exporter.metricdefs import FAMILIES, lookup_family
+
 REPO = Path(__file__).resolve().parents[2]
 DASH_DIR = REPO / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -230,32 +232,6 @@ _SELECTOR = re.compile(r"\b(mailstore_spe_[a-z0-9_]+)\s*(\{[^}]*\})?")
 _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*\"")
 
 
-def _families() -> dict:
-    try:
-        from exporter.metricdefs import FAMILIES
-    except ImportError as exc:
-        pytest.fail(
-            f"cannot import exporter.metricdefs.FAMILIES ({exc}), the metric contract the "
-            "dashboards are checked against: install the project (pip install -e '.[test]', "
-            "as scripts/test.sh does) or run python -m pytest from the repository root",
-            pytrace=False,
-        )
-    return FAMILIES
-
-
-def _family_for(sample: str, families: dict):
-    fam = families.get(sample)
-    if fam is not None and fam.type == "gauge":
-        return fam
-    for suffix, kind in (("_total", "counter"), ("_bucket", "histogram"), ("_sum", "histogram"),
-                         ("_count", "histogram")):
-        if sample.endswith(suffix):
-            fam = families.get(sample[: -len(suffix)])
-            if fam is not None and fam.type == kind:
-                return fam
-    return None
-
-
 def _all_exprs() -> list[tuple[str, str]]:
     out = [(f"{d} / {p}", e) for d, p, e in gen.all_panel_queries()]
     for name in FILES:
@@ -266,11 +242,10 @@ def _all_exprs() -> list[tuple[str, str]]:
 
 
 def test_every_metric_and_label_is_in_the_contract() -> None:
-    families = _families()
     used: set[str] = set()
     for where, expr in _all_exprs():
         for name, matchers in _SELECTOR.findall(expr):
-            fam = _family_for(name, families)
+            fam = lookup_family(name)
             assert fam is not None, f"{where}: {name} is not in the metric contract"
             used.add(fam.name)
             allowed = set(fam.labels) | SCRAPE_LABELS
@@ -279,7 +254,7 @@ def test_every_metric_and_label_is_in_the_contract() -> None:
             labels = set(_MATCHER.findall(matchers))
             assert labels <= allowed, f"{where}: {name} has no label(s) {labels - allowed}"
     # Every metric of the contract is shown somewhere.
-    missing = set(families) - used
+    missing = set(FAMILIES) - used
     assert not missing, f"metrics not shown on any dashboard: {sorted(missing)}"
 
 
