@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -23,6 +26,17 @@ def exporter_for(sim, *, url: str | None = None, target: str = "simulator", **ov
     spec.update(overrides)
     config = parse_config({"web": {"listen_address": "127.0.0.1:0"}, "targets": {target: spec}})
     return Exporter(config, clock=sim.state.now)
+
+
+@contextmanager
+def serving_exporter(sim, **kwargs) -> Iterator[Exporter]:
+    """``exporter_for`` started without its scheduler (tests drive the collectors)."""
+    exp = exporter_for(sim, **kwargs)
+    exp.start(schedule=False)
+    try:
+        yield exp
+    finally:
+        exp.stop()
 
 
 def scrape(exp: Exporter, **headers: str) -> str:

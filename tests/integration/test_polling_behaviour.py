@@ -8,7 +8,7 @@ import time
 from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
 from exporter.simulator.certs import self_signed
 
-from .helpers import exporter_for, k, metric_values, scrape
+from .helpers import exporter_for, k, metric_values, scrape, serving_exporter
 
 
 def _runs_of_profile(values, instance_id, profile_id):
@@ -22,9 +22,7 @@ def _runs_of_profile(values, instance_id, profile_id):
 
 
 def test_profile_runs_are_counted_once_across_overlapping_windows(simulator):
-    exp = exporter_for(simulator)
-    exp.start(schedule=False)
-    try:
+    with serving_exporter(simulator) as exp:
         exp.poller.run_all_once()
         before = metric_values(scrape(exp))
         # hooli's profile 3 runs every 15 minutes, acme's profile 33 every hour.
@@ -39,14 +37,10 @@ def test_profile_runs_are_counted_once_across_overlapping_windows(simulator):
         again = metric_values(scrape(exp))
         assert _runs_of_profile(again, "hooli", "3") == _runs_of_profile(after, "hooli", "3")
         assert _runs_of_profile(again, "acme", "33") == _runs_of_profile(after, "acme", "33")
-    finally:
-        exp.stop()
 
 
 def test_a_failing_collector_keeps_its_last_data_and_others_are_unaffected(simulator):
-    exp = exporter_for(simulator)
-    exp.start(schedule=False)
-    try:
+    with serving_exporter(simulator) as exp:
         exp.poller.run_all_once()
         simulator.state.set_fault("GetStores", "http_status", status=500)
         exp.poller.run_collector("simulator", "stores")
@@ -59,15 +53,10 @@ def test_a_failing_collector_keeps_its_last_data_and_others_are_unaffected(simul
         assert v[("mailstore_spe_store_messages", acme_2023)] == 4100000
         failures = k(function="GetStores", reason="http_5xx")
         assert v[("mailstore_spe_api_request_failures_total", failures)] >= 1
-    finally:
-        simulator.state.clear_faults()
-        exp.stop()
 
 
 def test_an_instance_that_disappears_disappears_from_metrics(simulator):
-    exp = exporter_for(simulator)
-    exp.start(schedule=False)
-    try:
+    with serving_exporter(simulator) as exp:
         exp.poller.run_all_once()
         assert ("mailstore_spe_instance_messages", k(instance_id="hooli")) in metric_values(
             scrape(exp)
@@ -77,14 +66,10 @@ def test_an_instance_that_disappears_disappears_from_metrics(simulator):
         v = metric_values(scrape(exp))
         assert not [key for key in v if ("instance_id", "hooli") in key[1]]
         assert ("mailstore_spe_instance_messages", k(instance_id="acme")) in v
-    finally:
-        exp.stop()
 
 
 def test_stale_data_is_dropped_after_max_data_age(simulator):
-    exp = exporter_for(simulator)
-    exp.start(schedule=False)
-    try:
+    with serving_exporter(simulator) as exp:
         exp.poller.run_all_once()
         simulator.state.set_fault("GetStores", "http_status", status=503)
         # 3 x the 5-minute interval later, the last good store data is too old
@@ -94,9 +79,6 @@ def test_stale_data_is_dropped_after_max_data_age(simulator):
         v = metric_values(scrape(exp))
         assert not [key for key in v if key[0] == "mailstore_spe_store_messages"]
         assert v[("mailstore_spe_collector_success", k(collector="stores"))] == 0
-    finally:
-        simulator.state.clear_faults()
-        exp.stop()
 
 
 def _free_port() -> int:
@@ -119,35 +101,31 @@ def test_starts_while_spe_is_down_and_recovers_by_itself(tmp_path):
     )
     sim.ca_file = cert.certfile  # known before the simulator starts
     # Nothing listens on the port yet: SPE is down when the exporter starts.
-    exp = exporter_for(sim, url=f"https://127.0.0.1:{port}")
-    exp.start(schedule=False)
     try:
-        exp.poller.run_all_once()
-        v = metric_values(scrape(exp))
-        assert v[("mailstore_spe_up", k())] == 0
-        assert (
-            v[
-                (
-                    "mailstore_spe_api_request_failures_total",
-                    k(function="GetServiceStatus", reason="connection"),
-                )
-            ]
-            >= 1
-        )
-        sim.start()
-        exp.poller.run_all_once()
-        v = metric_values(scrape(exp))
-        assert v[("mailstore_spe_up", k())] == 1
-        assert v[("mailstore_spe_collector_success", k(collector="stores"))] == 1
+        with serving_exporter(sim, url=f"https://127.0.0.1:{port}") as exp:
+            exp.poller.run_all_once()
+            v = metric_values(scrape(exp))
+            assert v[("mailstore_spe_up", k())] == 0
+            assert (
+                v[
+                    (
+                        "mailstore_spe_api_request_failures_total",
+                        k(function="GetServiceStatus", reason="connection"),
+                    )
+                ]
+                >= 1
+            )
+            sim.start()
+            exp.poller.run_all_once()
+            v = metric_values(scrape(exp))
+            assert v[("mailstore_spe_up", k())] == 1
+            assert v[("mailstore_spe_collector_success", k(collector="stores"))] == 1
     finally:
-        exp.stop()
         sim.stop()
 
 
 def test_wrong_credentials_give_up_0_and_a_clear_error(simulator):
-    exp = exporter_for(simulator, password="wrong-password")
-    exp.start(schedule=False)
-    try:
+    with serving_exporter(simulator, password="wrong-password") as exp:
         exp.poller.run_all_once()
         v = metric_values(scrape(exp))
         assert v[("mailstore_spe_up", k())] == 0
@@ -162,8 +140,6 @@ def test_wrong_credentials_give_up_0_and_a_clear_error(simulator):
         )
         error = exp.health.snapshot()["simulator"]["service"].error
         assert "API password" in error and "wrong-password" not in error
-    finally:
-        exp.stop()
 
 
 def test_overlapping_runs_are_skipped_and_counted(simulator):

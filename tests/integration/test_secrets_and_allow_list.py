@@ -11,15 +11,13 @@ import requests
 from exporter.collectors import READ_ONLY_FUNCTIONS
 from exporter.spe.errors import SPEFunctionNotAllowedError
 
-from .helpers import exporter_for, scrape
+from .helpers import exporter_for, scrape, serving_exporter
 
 SECRET = "Sup3r-Secret-Passw0rd"
 
 
 def test_password_absent_from_logs_metrics_landing_page_and_errors(simulator, caplog):
-    exp = exporter_for(simulator, password=SECRET)  # wrong password: every call fails
-    exp.start(schedule=False)
-    try:
+    with serving_exporter(simulator, password=SECRET) as exp:  # wrong password: every call fails
         with caplog.at_level(logging.DEBUG):
             exp.poller.run_all_once()
         body = scrape(exp)
@@ -29,8 +27,6 @@ def test_password_absent_from_logs_metrics_landing_page_and_errors(simulator, ca
         for text in (caplog.text, body, landing, repr(runtime.client), *errors):
             assert SECRET not in text
         assert any("401" in e or "API password" in e for e in errors)
-    finally:
-        exp.stop()
 
 
 @pytest.mark.parametrize("function", ["DeleteInstances", "SetUserPassword", "StopInstances",
