@@ -5,12 +5,14 @@ fields carry no ``Z``; they are UTC). ``GetJobResults`` is read over the same ki
 sliding windows as worker results (see ``ledger``), in UTC via ``timeZoneId`` (lower-case
 d, unlike GetWorkerResults), and each ``jobResultId`` is counted once. Results of a job
 id that GetJobs does not list are skipped without being marked as seen; a job that
-disappears from GetJobs loses its series.
+disappears from GetJobs loses its series. An instance's state (ledger and counters) is
+kept while the instance is in SPE's instance list, stopped or not, and dropped after the
+first run that no longer lists it: an instance created again with the same id starts
+from zero.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from exporter.collectors.base import CollectContext, Sample
 from exporter.collectors.ledger import HOUR, ResultLedger, WindowPolicy
 from exporter.collectors.parsing import records_of
-from exporter.collectors.perinstance import PerInstanceCollector
+from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
 from exporter.collectors.samples import SampleBuilder
 
 GET_JOBS = "GetJobs"
@@ -128,15 +130,13 @@ class JobsCollector(PerInstanceCollector):
     def __init__(self, policy: WindowPolicy | None = None) -> None:
         # Last/next run come from GetJobs, so the first poll only needs the overlap.
         self.policy = policy or WindowPolicy(initial_lookback=HOUR)
-        self._lock = threading.Lock()
-        self._state: dict[tuple[str, str], InstanceJobs] = {}
+        # Forgotten after a run once the instance is gone from SPE (see perinstance).
+        self.instance_states: InstanceStates[InstanceJobs] = InstanceStates(
+            lambda: InstanceJobs(ResultLedger(self.policy))
+        )
 
     def _instance_state(self, target: str, instance_id: str) -> InstanceJobs:
-        with self._lock:
-            key = (target, instance_id)
-            if key not in self._state:
-                self._state[key] = InstanceJobs(ResultLedger(self.policy))
-            return self._state[key]
+        return self.instance_states.get(target, instance_id)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         now = ctx.now()

@@ -17,12 +17,13 @@ without being marked as seen: it is looked at again while it stays in the window
 profile created between the two calls) and otherwise forgotten (a deleted profile).
 A profile that disappears from GetProfiles loses all its series, counters included.
 Counters live in the collector, so a failed poll of an instance omits its series but
-never makes them go backwards.
+never makes them go backwards. An instance's state (ledger and counters) is kept while
+the instance is in SPE's instance list, stopped or not, and dropped after the first run
+that no longer lists it: an instance created again with the same id starts from zero.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from exporter.collectors.base import CollectContext, Sample
 from exporter.collectors.ledger import DAY, ResultLedger, WindowPolicy
 from exporter.collectors.parsing import records_of
-from exporter.collectors.perinstance import PerInstanceCollector
+from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
 from exporter.collectors.samples import SampleBuilder
 
 GET_PROFILES = "GetProfiles"
@@ -175,15 +176,13 @@ class ProfilesCollector(PerInstanceCollector):
 
     def __init__(self, policy: WindowPolicy | None = None) -> None:
         self.policy = policy or WindowPolicy(initial_lookback=DAY)
-        self._lock = threading.Lock()
-        self._state: dict[tuple[str, str], InstanceProfiles] = {}
+        # Forgotten after a run once the instance is gone from SPE (see perinstance).
+        self.instance_states: InstanceStates[InstanceProfiles] = InstanceStates(
+            lambda: InstanceProfiles(ResultLedger(self.policy))
+        )
 
     def _instance_state(self, target: str, instance_id: str) -> InstanceProfiles:
-        with self._lock:
-            key = (target, instance_id)
-            if key not in self._state:
-                self._state[key] = InstanceProfiles(ResultLedger(self.policy))
-            return self._state[key]
+        return self.instance_states.get(target, instance_id)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         now = ctx.now()
