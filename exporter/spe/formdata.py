@@ -43,8 +43,8 @@ def format_value(name: str, value: object) -> str:
 def encode_form(args: Mapping[str, object]) -> bytes | None:
     """The UTF-8 form body for ``args``, or ``None`` when there is nothing to send.
 
-    For ``None`` ``requests`` sends ``Content-Length: 0`` on a POST, which HTTP.sys
-    requires (it answers 411 without it); tests/spe checks the header on the wire.
+    For ``None`` the client sends ``Content-Length: 0``, which HTTP.sys requires (it
+    answers 411 without it); tests/spe checks the header on the wire.
     """
     pairs = [(name, format_value(name, value)) for name, value in args.items() if value is not None]
     if not pairs:
