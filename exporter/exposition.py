@@ -69,11 +69,30 @@ def render_sample(sample: Sample) -> str:
 
 
 def render_blocks(samples: Iterable[Sample]) -> Blocks:
-    """Group samples by family and render each group once."""
+    """Group samples by family and render each group once.
+
+    Same lines as ``render_sample``; the pairs of one batch repeat (target, instance,
+    store...), so each distinct pair is escaped and formatted only once.
+    """
     lines: dict[str, list[str]] = {}
+    pair_text: dict[tuple[str, str], str] = {}
     for sample in samples:
         family = family_of(sample.name).name
-        lines.setdefault(family, []).append(render_sample(sample))
+        if sample.labels:
+            texts = []
+            for pair in sample.labels:
+                text = pair_text.get(pair)
+                if text is None:
+                    text = pair_text[pair] = f'{pair[0]}="{_escape_label_value(pair[1])}"'
+                texts.append(text)
+            line = f"{sample.name}{{{','.join(texts)}}} {format_value(sample.value)}\n"
+        else:
+            line = f"{sample.name} {format_value(sample.value)}\n"
+        group = lines.get(family)
+        if group is None:
+            lines[family] = [line]
+        else:
+            group.append(line)
     return {family: "".join(group).encode() for family, group in lines.items()}
 
 

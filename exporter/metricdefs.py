@@ -365,21 +365,28 @@ assert len(FAMILIES) == len(_DEFS), "duplicate family name in metricdefs"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
+def _sample_names() -> dict[str, FamilyDef]:
+    """Every valid sample name -> its family; gauges win over counters over histograms."""
+    names: dict[str, FamilyDef] = {}
+    for kind, suffixes in (
+        ("gauge", ("",)),
+        ("counter", ("_total",)),
+        ("histogram", _HISTOGRAM_SUFFIXES),
+    ):
+        for family in FAMILIES.values():
+            if family.type == kind:
+                for suffix in suffixes:
+                    names.setdefault(family.name + suffix, family)
+    return names
+
+
+# Looked up for every sample rendered, so a dict instead of suffix matching.
+_BY_SAMPLE_NAME = _sample_names()
+
+
 def lookup_family(sample_name: str) -> FamilyDef | None:
     """The family a sample name belongs to, or None if it is not in the contract."""
-    family = FAMILIES.get(sample_name)
-    if family is not None and family.type == "gauge":
-        return family
-    if sample_name.endswith("_total"):
-        family = FAMILIES.get(sample_name[: -len("_total")])
-        if family is not None and family.type == "counter":
-            return family
-    for suffix in _HISTOGRAM_SUFFIXES:
-        if sample_name.endswith(suffix):
-            family = FAMILIES.get(sample_name[: -len(suffix)])
-            if family is not None and family.type == "histogram":
-                return family
-    return None
+    return _BY_SAMPLE_NAME.get(sample_name)
 
 
 def family_of(sample_name: str) -> FamilyDef:

@@ -30,14 +30,28 @@ def label_value(value: LabelValue) -> str:
     return str(value)
 
 
+# Per family: label names in order and as a set, and the sample name (gauge/counter).
+# Computed once: every sample of every poll goes through build_labels.
+_LABEL_NAMES = {name: fam.labels for name, fam in FAMILIES.items()}
+_LABEL_SETS = {name: frozenset(fam.labels) for name, fam in FAMILIES.items()}
+_SAMPLE_NAMES = {
+    name: fam.sample_name() for name, fam in FAMILIES.items() if fam.type != "histogram"
+}
+
+
 def build_labels(family: str, values: dict[str, LabelValue]) -> tuple[tuple[str, str], ...]:
     """Label pairs in the family's order; raises ``LabelMismatchError`` on other names."""
-    names = FAMILIES[family].labels
-    if len(values) != len(names) or any(name not in values for name in names):
+    if values.keys() != _LABEL_SETS[family]:
         raise LabelMismatchError(
-            f"{family}: labels {sorted(values)} do not match metricdefs {list(names)}"
+            f"{family}: labels {sorted(values)} do not match metricdefs "
+            f"{list(_LABEL_NAMES[family])}"
         )
-    return tuple((name, label_value(values[name])) for name in names)
+    return tuple(
+        [
+            (name, value if (value := values[name]).__class__ is str else label_value(value))
+            for name in _LABEL_NAMES[family]
+        ]
+    )
 
 
 class SampleBuilder:
@@ -50,7 +64,7 @@ class SampleBuilder:
 
     def add(self, family: str, value: float | bool, **labels: LabelValue) -> None:
         """Add the sample of a gauge or counter family (``_total`` is appended)."""
-        name = FAMILIES[family].sample_name()
+        name = _SAMPLE_NAMES.get(family) or FAMILIES[family].sample_name()
         pairs = build_labels(family, {"target": self.target, **labels})
         key = (name, pairs)
         if key in self._seen:

@@ -14,9 +14,11 @@ from exporter.exposition import (
     assemble,
     format_value,
     render_blocks,
+    render_sample,
     wants_gzip,
     wants_openmetrics,
 )
+from exporter.metricdefs import family_of
 
 T = ("target", "spe1")
 
@@ -67,6 +69,28 @@ def test_samples_of_one_family_from_several_sources_are_contiguous():
     assert body.count("# TYPE mailstore_spe_up gauge") == 1
     families = [f.name for f in parse_text(body)]
     assert len(families) == len(set(families))
+
+
+def test_render_blocks_escapes_every_pair_and_matches_render_sample():
+    # render_blocks formats each distinct (name, value) pair once per batch; a pair seen
+    # first unescaped must not leak into a later sample with a different value.
+    samples = [
+        *_samples(),
+        Sample("mailstore_spe_instance_messages", (T, ("instance_id", "a\\nb")), 1),
+        Sample("mailstore_spe_instance_messages", (T, ("instance_id", "a\\nb")), 2),
+        Sample("mailstore_spe_instance_messages", (T, ("instance_id", "line\nbreak")), 2.5),
+    ]
+    blocks = render_blocks(samples)
+    assert blocks["mailstore_spe_instance_messages"] == (
+        b'mailstore_spe_instance_messages{target="spe1",instance_id="acme"} 12423896\n'
+        b'mailstore_spe_instance_messages{target="spe1",instance_id="we\\"ird\\\\"} 3\n'
+        b'mailstore_spe_instance_messages{target="spe1",instance_id="a\\\\nb"} 1\n'
+        b'mailstore_spe_instance_messages{target="spe1",instance_id="a\\\\nb"} 2\n'
+        b'mailstore_spe_instance_messages{target="spe1",instance_id="line\\nbreak"} 2.5\n'
+    )
+    for family, block in blocks.items():
+        expected = "".join(render_sample(s) for s in samples if family_of(s.name).name == family)
+        assert block == expected.encode()
 
 
 def test_format_value():
