@@ -38,7 +38,7 @@ from exporter.spe.errors import (
     SPETLSError,
 )
 from exporter.spe.formdata import encode_form
-from exporter.spe.tls import TLSOptions, pin_mismatch
+from exporter.spe.tls import SPEHTTPAdapter, TLSOptions, pin_mismatch
 
 log = logging.getLogger("exporter.spe")
 
@@ -144,7 +144,7 @@ class SPEClient:
         self._session = requests.Session()
         self._session.trust_env = False
         self._session.mount("https://", self.tls.make_adapter(pool_size))
-        self._session.mount("http://", requests.adapters.HTTPAdapter(1, pool_size))
+        self._session.mount("http://", SPEHTTPAdapter(1, pool_size))
         self._adapter = self._session.get_adapter(self.base_url)
         # Proxy settings come from the environment, read once here (requests would re-read
         # them and netrc on every call).
@@ -577,6 +577,16 @@ class SPEClient:
             return SPEHTTPError(
                 f"not found (HTTP 404) at {response.request.path_url}: the function may not "
                 "exist on this SPE version (see get-metadata) or base_url has a wrong path",
+                status=status,
+                function=function,
+            )
+        if 300 <= status <= 399:
+            # Not followed: the credentials would go to wherever the redirect points.
+            location = self._scrub_text(response.headers.get("Location", "")[:200])
+            return SPEHTTPError(
+                f"redirect (HTTP {status}) to {location or 'nowhere'!r} not followed: base_url "
+                "must point at the SPE Management API itself (https://<host>:8474), not at a "
+                "proxy or web page that redirects",
                 status=status,
                 function=function,
             )

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connectionpool import HTTPConnectionPool
+
+from exporter.spe.transport import POOL_CLASSES, OneWriteHTTPSConnectionPool
 
 log = logging.getLogger("exporter.spe")
 
@@ -98,7 +100,7 @@ class TLSOptions:
             return PinnedHTTPAdapter(self.thumbprint, pool_connections=1, pool_maxsize=pool_size)
         if self.insecure_skip_verify:
             return UnverifiedHTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
-        return HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+        return SPEHTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
 
     def warn_if_insecure(self, base_url: str) -> None:
         """Called once per client: the single warning that verification is off."""
@@ -111,7 +113,15 @@ class TLSOptions:
             )
 
 
-class PinnedHTTPAdapter(HTTPAdapter):
+class SPEHTTPAdapter(HTTPAdapter):
+    """The adapter of every SPE client: pools of one-write connections (``transport``)."""
+
+    def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(*args, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
+
+
+class PinnedHTTPAdapter(SPEHTTPAdapter):
     """Accepts the server only if its certificate digest equals the pin.
 
     urllib3 checks ``assert_fingerprint`` (md5/SHA-1/SHA-256 by length) right after the
@@ -127,7 +137,7 @@ class PinnedHTTPAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **pool_kwargs)
 
 
-class _QuietHTTPSConnectionPool(HTTPSConnectionPool):
+class _QuietHTTPSConnectionPool(OneWriteHTTPSConnectionPool):
     """An HTTPS pool that does not emit urllib3's per-request InsecureRequestWarning.
 
     The operator opted in to insecure mode and got one warning at client creation; a
@@ -143,15 +153,12 @@ class _QuietHTTPSConnectionPool(HTTPSConnectionPool):
             conn.connect()
 
 
-class UnverifiedHTTPAdapter(HTTPAdapter):
+class UnverifiedHTTPAdapter(SPEHTTPAdapter):
     """Adapter for ``insecure_skip_verify``: no chain check, no per-request warning."""
 
     def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
         super().init_poolmanager(*args, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": HTTPConnectionPool,
-            "https": _QuietHTTPSConnectionPool,
-        }
+        self.poolmanager.pool_classes_by_scheme["https"] = _QuietHTTPSConnectionPool
 
 
 _FINGERPRINT_MISMATCH = re.compile(

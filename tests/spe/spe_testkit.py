@@ -41,6 +41,7 @@ class Reply:
     delay: float = 0.0
     content_type: str = "application/json"
     drop: bool = False  # close the connection without answering
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
 
 
 @dataclass
@@ -86,6 +87,8 @@ class ScriptedServer:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(reply.body)
 

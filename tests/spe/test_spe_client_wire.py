@@ -211,3 +211,25 @@ def test_empty_allow_list_allows_nothing(scripted):
         with pytest.raises(SPEFunctionNotAllowedError):
             client.call("Ping")
     assert scripted.requests == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirect_is_not_followed_and_says_where_it_pointed(scripted, status):
+    # Following it would send the credentials to whatever the Location names.
+    scripted.respond(Reply(status=status, body=b"", headers={"Location": "https://evil.example/x"}))
+    with make_client(scripted) as client, pytest.raises(SPEHTTPError) as info:
+        client.call("GetEnvironmentInfo")
+    assert len(scripted.requests) == 1
+    assert info.value.status == status
+    assert info.value.reason == "http_4xx"
+    assert "https://evil.example/x" in str(info.value)
+    assert "not followed" in str(info.value)
+
+
+def test_request_head_and_body_arrive_together(scripted):
+    with make_client(scripted) as client:
+        client.call("GetStores", instanceID="acme", includeSize=True)
+        client.call("GetEnvironmentInfo")
+    stores, env = scripted.requests
+    assert dict(parse_qsl(stores.body.decode())) == {"instanceID": "acme", "includeSize": "true"}
+    assert env.headers["Content-Length"] == "0" and env.body == b""
