@@ -206,6 +206,45 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def memory_map(pid: int) -> dict[str, float]:
+    """Resident MB by kind of mapping, from /proc/<pid>/smaps (Linux).
+
+    ``heap``: the main thread's malloc heap (brk). ``anon <1M``/``anon 1M``/``anon >1M``:
+    anonymous mappings by size; CPython's object arenas are 1 MiB mappings (unless the
+    kernel merged neighbours), glibc's per-thread malloc heaps are larger (up to 64 MiB).
+    ``files``: shared libraries and other file-backed pages. ``stack``: the main stack.
+    """
+    kinds: dict[str, float] = {}
+    size = 0
+    name = ""
+    with open(f"/proc/{pid}/smaps", encoding="ascii", errors="replace") as f:
+        for line in f:
+            head = line.split()
+            if not head:
+                continue
+            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                start, end = (int(x, 16) for x in head[0].split("-"))
+                size = end - start
+                name = head[5] if len(head) > 5 else ""
+            elif head[0] == "Rss:":
+                if name == "[heap]":
+                    kind = "heap"
+                elif name == "[stack]":
+                    kind = "stack"
+                elif name.startswith("["):
+                    kind = "other"
+                elif name:
+                    kind = "files"
+                elif size < 1 << 20:
+                    kind = "anon <1M"
+                elif size == 1 << 20:
+                    kind = "anon 1M"
+                else:
+                    kind = "anon >1M"
+                kinds[kind] = kinds.get(kind, 0.0) + int(head[1]) / 1024
+    return dict(sorted(kinds.items()))
+
+
 def exporter_config(url: str, ca_file: str, **overrides: object) -> dict:
     return {
         "web": {"listen_address": "127.0.0.1:0"},

@@ -25,7 +25,15 @@ import tempfile
 import time
 
 import yaml
-from _common import ROOT, SimulatorProcess, banner, cpu_seconds, exporter_config, rss_mb
+from _common import (
+    ROOT,
+    SimulatorProcess,
+    banner,
+    cpu_seconds,
+    exporter_config,
+    memory_map,
+    rss_mb,
+)
 
 from exporter.collectors import ALL_COLLECTORS
 
@@ -121,6 +129,7 @@ def main() -> None:
                     break
         time.sleep(2.0)
         final_rss = rss_mb(exporter.pid)
+        kinds = memory_map(exporter.pid)
     finally:
         exporter.terminate()
         try:
@@ -138,6 +147,7 @@ def main() -> None:
           f"after cycle 2 {cycle_marks[1][1]:.1f} MB, 2 s later {final_rss:.1f} MB, "
           f"peak {peak:.1f} MB; CPU per cycle {cpu_cycle:.2f} s = "
           f"{cpu_cycle / args.instances * 1000:.2f} ms per instance")
+    print("resident MB by mapping: " + ", ".join(f"{k} {v:.1f}" for k, v in kinds.items()))
 
 
 if __name__ == "__main__":

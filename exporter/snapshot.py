@@ -15,13 +15,14 @@ Freshness rules:
 
 from __future__ import annotations
 
+import sys
 import threading
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from exporter.collectors.base import Sample
 from exporter.exposition import Blocks, render_blocks
+from exporter.groups import GroupBlocks, GroupWriter, merge_groups
 
 # Samples without an instance_id label (e.g. per-target series) form this group.
 _TARGET_GROUP = ""
@@ -35,58 +36,15 @@ class BlockSource(Protocol):
     def blocks(self) -> Blocks: ...
 
 
-class _Entry:
-    """The data of one (target, collector): one byte block per family holding every
-    group (instance) in key order, plus where each group's lines are in it.
-
-    Only one copy of the rendered lines is kept; a group's own bytes are cut out of the
-    merged blocks when they are needed again (a failed instance keeping its previous
-    data, expiry), which is rare.
-    """
-
-    __slots__ = ("at", "ends", "keys", "merged")
-
-    def __init__(self, groups: dict[str, tuple[float, Blocks]]) -> None:
-        self.keys = sorted(groups)
-        self.at = array("d", (groups[key][0] for key in self.keys))
-        chunks: dict[str, list[bytes]] = {}
-        ends: dict[str, array] = {}
-        sizes: dict[str, int] = {}
-        for index, key in enumerate(self.keys):
-            for family, chunk in groups[key][1].items():
-                if family not in ends:
-                    # A family first seen at this group: the groups before it had none.
-                    ends[family] = array("Q", bytes(8 * index))
-                    chunks[family] = []
-                    sizes[family] = 0
-                chunks[family].append(chunk)
-                sizes[family] += len(chunk)
-            for family, column in ends.items():
-                column.append(sizes[family])
-        self.ends = ends
-        self.merged: Blocks = {family: b"".join(parts) for family, parts in chunks.items()}
-
-    def group(self, index: int) -> tuple[float, Blocks]:
-        """(collected_at, blocks) of the group at ``index`` (a copy of its lines)."""
-        blocks = {}
-        for family, column in self.ends.items():
-            start = column[index - 1] if index else 0
-            end = column[index]
-            if end > start:
-                blocks[family] = self.merged[family][start:end]
-        return self.at[index], blocks
-
-    def index(self) -> dict[str, int]:
-        return {key: i for i, key in enumerate(self.keys)}
-
-
 def _group_samples(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
     groups: dict[str, list[Sample]] = {}
     for sample in samples:
         key = _TARGET_GROUP
         for name, value in sample.labels:
             if name == "instance_id":
-                key = value
+                # Interned: the key outlives the run, and the same string object every run
+                # (not one parsed this run) keeps poll garbage from pinning memory.
+                key = sys.intern(value)
                 break
         groups.setdefault(key, []).append(sample)
     return groups
@@ -95,7 +53,7 @@ def _group_samples(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
 class SnapshotStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._entries: dict[tuple[str, str], GroupBlocks] = {}
         self._generation = 0
         self._sources: list[BlockSource] = []
         self._listeners: list[Callable[[], None]] = []
@@ -130,36 +88,33 @@ class SnapshotStore:
         *,
         failed_instances: Iterable[str] = (),
         max_age: float | None = None,
-        rendered: dict[str, Blocks] | None = None,
+        rendered: GroupWriter | None = None,
     ) -> None:
         """Replace the data of (target, collector) with a new run's samples.
 
-        ``rendered`` holds groups the collector already rendered (instance_id -> blocks).
+        ``rendered`` holds the groups the collector already rendered (per instance).
         ``failed_instances`` keep their previous data if it is younger than ``max_age``.
-        Rendering happens before the lock is taken, so scrapes never wait for it.
+        Rendering and merging happen before the lock is taken, so scrapes never wait.
         """
-        fresh = {}
+        writer = rendered if rendered is not None else GroupWriter()
         for key, group in _group_samples(samples).items():
-            fresh[key] = (collected_at, render_blocks(group))
-        for key, blocks in (rendered or {}).items():
-            fresh[key] = (collected_at, blocks)
-        failed = [iid for iid in failed_instances if iid not in fresh]
+            writer.add(key, render_blocks(group))
+        fresh = writer.finish(collected_at)
+        del writer, rendered
+        failed = set(failed_instances) - set(fresh.keys)
         while True:
             with self._lock:
                 old = self._entries.get((target, collector))
-            groups = dict(fresh)
+            entry = fresh
             if old is not None and failed:
-                where = old.index()
-                for instance_id in failed:
-                    index = where.get(instance_id)
-                    if index is None:
-                        continue
-                    previous = old.group(index)
-                    if max_age is None or collected_at - previous[0] <= max_age:
-                        groups[instance_id] = previous
-            # Merging (a copy of this collector's lines) also happens outside the lock.
-            entry = _Entry(groups)
-            del groups
+                keep = {
+                    key: old.group(index)
+                    for index, key in enumerate(old.keys)
+                    if key in failed
+                    and (max_age is None or collected_at - old.at[index] <= max_age)
+                }
+                if keep:
+                    entry = fresh.plus(keep)  # rare: copies this collector's lines once more
             with self._lock:
                 if self._entries.get((target, collector)) is not old:
                     continue  # changed meanwhile (expiry): merge again from the new data
@@ -197,7 +152,7 @@ class SnapshotStore:
                 }
                 touched.append(key)
                 if keep:
-                    self._entries[key] = _Entry(keep)
+                    self._entries[key] = merge_groups(keep)
                 else:
                     del self._entries[key]
             if touched:

@@ -13,6 +13,7 @@ measurable, and a per-run pool cannot leak work into the next run.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, wait
@@ -23,6 +24,7 @@ from exporter.collectors.parsing import ParseError
 from exporter.spe.errors import SPEError
 
 if TYPE_CHECKING:
+    from exporter.groups import GroupWriter
     from exporter.spe.client import SPEClient
 
 __all__ = [
@@ -62,8 +64,8 @@ class CollectResult:
     errors: list[str] = field(default_factory=list)  # short messages for logs and landing page
     instances: list[InstanceRef] | None = None  # set by the "instances" collector only
     # With ``CollectContext.prerender``: per-instance samples already rendered in the worker
-    # that fetched them (instance_id -> family -> bytes), instead of ``samples``.
-    rendered: dict[str, dict[str, bytes]] | None = None
+    # that fetched them, one group per instance, instead of ``samples``.
+    rendered: GroupWriter | None = None
 
     @classmethod
     def failed(cls, message: str) -> CollectResult:
@@ -148,16 +150,36 @@ def map_instances(
             _report_rejected(ctx, exc)
             return exc
 
-    if ctx.executor is not None and len(instance_ids) > 1:
-        futures = [ctx.executor.submit(guarded, iid) for iid in instance_ids]
-        # One wake-up when all are done. Executor.map would wake this thread for every
-        # instance, and each wake-up competes with the workers for the GIL.
-        wait(futures)
-        return {iid: future.result() for iid, future in zip(instance_ids, futures, strict=True)}
-    workers = max(1, min(ctx.concurrency, len(instance_ids)))
-    if workers == 1:
+    lanes = max(1, min(ctx.concurrency, len(instance_ids)))
+    if lanes == 1:
         # No thread for a single instance or concurrency 1: same semantics, less overhead.
         return {iid: guarded(iid) for iid in instance_ids}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="collect") as pool:
-        outcomes = list(pool.map(guarded, instance_ids))
-    return dict(zip(instance_ids, outcomes, strict=True))
+    # ``lanes`` tasks each take the next instance until none is left, rather than one
+    # task per instance: thousands of queued futures (each with its condition and lock)
+    # would be small objects alive for the whole run, which fragments the allocator
+    # (docs/design.md, "Memory"). It also lets the shared pool finish one collector's
+    # run before the next one's instead of interleaving them.
+    pending = iter(instance_ids)
+    take = threading.Lock()
+    results: dict[str, T | Exception] = {}
+
+    def lane() -> None:
+        # A closed client (shutdown, reload) ends the run after the calls in flight.
+        while not getattr(ctx.client, "stopped", False):
+            with take:
+                instance_id = next(pending, None)
+            if instance_id is None:
+                return
+            results[instance_id] = guarded(instance_id)
+
+    if ctx.executor is not None:
+        futures = [ctx.executor.submit(lane) for _ in range(lanes)]
+        wait(futures)  # one wake-up for the whole run
+        for future in futures:
+            future.result()  # re-raises if the pool was shut down under the run
+    else:
+        with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="collect") as pool:
+            for future in [pool.submit(lane) for _ in range(lanes)]:
+                future.result()
+    left_out = RuntimeError("not polled: the exporter stopped or reloaded during the run")
+    return {iid: results.get(iid, left_out) for iid in instance_ids}

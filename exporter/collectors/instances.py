@@ -6,6 +6,7 @@ per-instance collectors use to decide which instances to query.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +78,22 @@ class InstancesCollector(Collector):
     name = "instances"
     functions = (FUNCTION,)
 
+    def __init__(self) -> None:
+        # Per target: the refs handed out last time. An unchanged instance gets the same
+        # InstanceRef (and id string) as before instead of one parsed in this run: the
+        # list lives until the next run, and thousands of small objects made mid-run and
+        # kept would pin the allocator's arenas (see docs/design.md, "Memory").
+        self._refs: dict[str, dict[InstanceRef, InstanceRef]] = {}
+        self._lock = threading.Lock()
+
     def run(self, ctx: CollectContext) -> CollectResult:
         rows = fetch_instance_rows(ctx)
+        with self._lock:
+            previous = self._refs.get(ctx.target, {})
+            refs = [previous.get(ref, ref) for ref in (row.ref() for row in rows)]
+            self._refs[ctx.target] = {ref: ref for ref in refs}
         return CollectResult(
             samples=instance_samples(ctx.target, rows),
             success=True,
-            instances=[row.ref() for row in rows],
+            instances=refs,
         )

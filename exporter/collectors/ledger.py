@@ -86,4 +86,7 @@ class ResultLedger:
         """All windows up to ``now`` were processed: advance and forget unreachable ids."""
         self.window_end = float(int(now))
         horizon = self.window_end - 2 * self.policy.overlap
-        self.seen = {rid: done for rid, done in self.seen.items() if done >= horizon}
+        # In place, not a new dict per poll: objects made during a poll that outlive it
+        # pin the allocator's memory (see docs/design.md, "Memory").
+        for rid in [rid for rid, done in self.seen.items() if done < horizon]:
+            del self.seen[rid]

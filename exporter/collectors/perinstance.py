@@ -26,6 +26,7 @@ from exporter.collectors.base import (
 from exporter.collectors.instances import fetch_instance_rows
 from exporter.collectors.samples import SampleBuilder
 from exporter.exposition import render_blocks
+from exporter.groups import GroupWriter
 
 RUNNING = "running"
 
@@ -96,29 +97,31 @@ class PerInstanceCollector(Collector):
         refs = instance_refs(ctx)
         instance_ids = running_ids(refs)
 
-        def work(instance_id: str) -> list[Sample] | dict[str, bytes]:
+        # With prerender, each instance's lines go into the writer as soon as the worker
+        # has them; nothing per instance waits for the end of the run (exporter.groups).
+        writer = GroupWriter() if ctx.prerender else None
+
+        def work(instance_id: str) -> list[Sample] | None:
             samples = self.collect_instance(ctx, instance_id)
-            if not ctx.prerender:
+            if writer is None:
                 return samples
             unique = SampleBuilder(ctx.target)
             unique.extend(samples)
-            return render_blocks(unique.samples)
+            writer.add(instance_id, render_blocks(unique.samples))
+            return None
 
         results = map_instances(ctx, instance_ids, work)
         out = SampleBuilder(ctx.target)
-        rendered: dict[str, dict[str, bytes]] = {}
         outcomes: dict[str, bool] = {}
         errors: list[str] = []
         for instance_id, result in results.items():
             if isinstance(result, Exception):
                 outcomes[instance_id] = False
                 errors.append(f"instance {instance_id}: {describe_error(result)}")
-            elif isinstance(result, dict):
-                outcomes[instance_id] = True
-                rendered[instance_id] = result
             else:
                 outcomes[instance_id] = True
-                out.extend(result)
+                if result is not None:
+                    out.extend(result)
         if self.instance_states is not None:
             # Any listed instance, stopped or failed, keeps its state; only deleted ones go.
             self.instance_states.forget_absent(ctx.target, {ref.instance_id for ref in refs})
@@ -127,5 +130,5 @@ class PerInstanceCollector(Collector):
             success=all(outcomes.values()),
             instance_outcomes=outcomes,
             errors=errors,
-            rendered=rendered if ctx.prerender else None,
+            rendered=writer,
         )

@@ -269,6 +269,11 @@ class SPEClient:
         """Make running and future long-running polls stop promptly (for shutdown)."""
         self._stop_event.set()
 
+    @property
+    def stopped(self) -> bool:
+        """True once ``stop_polling`` or ``close`` was called."""
+        return self._stop_event.is_set()
+
     def close(self) -> None:
         """Stop polling and release the connections."""
         self.stop_polling()

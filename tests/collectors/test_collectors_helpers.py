@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from collectors_testkit import TARGET, FakeClient, make_ctx, states
@@ -168,3 +170,40 @@ def test_map_instances_isolates_failures_and_bounds_concurrency() -> None:
     assert results["a"] == "A" and results["f"] == "F"
     assert isinstance(results["bad"], SPEAPIError)
     assert peak == 2
+
+
+def test_map_instances_on_a_shared_pool_queues_one_task_per_lane_not_per_instance() -> None:
+    # Thousands of queued per-instance futures were small objects alive for a whole run.
+    submitted = 0
+
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            nonlocal submitted
+            submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    ids = [f"i{n:03d}" for n in range(200)]
+    with CountingPool(max_workers=3) as pool:
+        ctx = dataclasses.replace(make_ctx(FakeClient({}), concurrency=3), executor=pool)
+        results = map_instances(ctx, ids, str.upper)
+    assert submitted == 3
+    assert list(results) == ids and all(results[i] == i.upper() for i in ids)
+
+
+def test_map_instances_stops_taking_instances_once_the_client_is_closed() -> None:
+    client = FakeClient({})
+    client.stopped = False  # what SPEClient.close() turns True
+    done = []
+
+    def work(instance_id: str) -> str:
+        done.append(instance_id)
+        if len(done) == 3:
+            client.stopped = True  # e.g. a reload retired this target mid-run
+        return instance_id
+
+    ids = [f"i{n}" for n in range(50)]
+    results = map_instances(make_ctx(client, concurrency=2), ids, work)
+    assert len(done) <= 4  # the calls already in flight finish, nothing new starts
+    left_out = [r for r in results.values() if isinstance(r, Exception)]
+    assert len(left_out) == len(ids) - len(done)
+    assert "not polled: the exporter stopped or reloaded" in str(left_out[0])

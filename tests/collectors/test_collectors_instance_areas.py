@@ -198,9 +198,10 @@ def test_prerendered_run_exports_the_same_lines_as_samples() -> None:
     pre = UsersCollector().collect(dataclasses.replace(ctx, prerender=True))
     assert pre.samples == [] and pre.rendered is not None
     assert pre.instance_outcomes == plain.instance_outcomes
-    assert sorted(pre.rendered) == ["acme", "gamma"]
-    for instance_id, blocks in pre.rendered.items():
+    groups = pre.rendered.finish(123.0)
+    assert groups.keys == ["acme", "gamma"]
+    for index, instance_id in enumerate(groups.keys):
         expected = render_blocks(
             s for s in plain.samples if ("instance_id", instance_id) in s.labels
         )
-        assert blocks == expected
+        assert groups.group(index) == (123.0, expected)

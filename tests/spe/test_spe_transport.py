@@ -78,3 +78,11 @@ def test_every_client_mode_uses_one_write_pools(tls):
     with SPEClient("https://spe.example:8474", "admin", "pw", **tls) as client:
         pools = client._adapter.poolmanager.pool_classes_by_scheme
         assert issubclass(pools["https"], OneWriteHTTPSConnectionPool)
+
+
+def test_client_reports_stopped_once_closed():
+    # Collector runs stop taking new instances when their client is closed (reload).
+    client = SPEClient("https://spe.example:8474", "admin", "pw")
+    assert not client.stopped
+    client.close()
+    assert client.stopped
