@@ -40,10 +40,9 @@ LABEL org.opencontainers.image.title="mailstore-spe-exporter" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.base.name="docker.io/library/python:3.11-slim-bookworm"
 
-# MALLOC_ARENA_MAX: fewer glibc arenas for the worker threads keeps RSS lower at
-# thousands of instances (benchmarks/RESULTS.md, section 3).
+# glibc's malloc is tuned by the exporter itself at start (exporter/allocator.py); set
+# MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ here only to override it.
 ENV PATH="/opt/venv/bin:${PATH}" \
-    MALLOC_ARENA_MAX=2 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \

@@ -75,6 +75,9 @@ def _start_demo_simulator():
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from exporter.allocator import tune_allocator
+
+    tune_allocator()  # before any thread allocates (see exporter/allocator.py)
     from exporter.config import ConfigError, check_config, load_config
     from exporter.logsetup import setup_logging
 

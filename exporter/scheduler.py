@@ -10,8 +10,6 @@ their own (``exporter.maintenance``).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import threading
 import time
@@ -24,6 +22,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor as APSThreadPool
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from exporter.allocator import release_free_memory
 from exporter.collectors import ALL_COLLECTORS
 from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
 from exporter.health import HealthTable
@@ -38,27 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim  # glibc only
-    except (OSError, AttributeError):
-        return None
-
-
-_MALLOC_TRIM = _load_malloc_trim()
-
-
-def release_free_memory() -> None:
-    """Hand memory freed by a collector run back to the OS.
-
-    A run over thousands of instances allocates and frees many objects from several
-    threads; glibc keeps freed heap pages in its arenas, so without this the process's
-    RSS stays at its peak rather than at what it really holds.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 # How often stale data is looked for (see max_data_age).
 EXPIRY_CHECK_SECONDS = 5.0
