@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from exporter import __version__
 from exporter.collectors.base import Sample
 from exporter.exposition import Blocks, CachedBlockSource, render_blocks
+from exporter.groups import GroupBlocks, merge_groups
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ class CollectorStatus:
     last_success: float | None = None
     skipped: int = 0
     error: str | None = None
-    instance_outcomes: dict[str, bool] = field(default_factory=dict)
-    rendered_instances: Blocks = field(default_factory=dict)
 
 
 class HealthTable(CachedBlockSource):
@@ -43,9 +42,10 @@ class HealthTable(CachedBlockSource):
         self._collectors: dict[tuple[str, str], CollectorStatus] = {}
         self._up: dict[str, tuple[float, bool]] = {}  # target -> (when, up)
         self._targets: list[str] = []
-        # The per-instance outcome blocks of all collectors, merged: rebuilt only when
-        # outcomes change, so the other health changes reuse the same (large) bytes.
-        self._instances_merged: Blocks | None = None
+        # The per-instance outcome lines of all (target, collector)s, one group each, in
+        # one copy: rebuilt only when outcomes change, so the other health changes reuse
+        # the same (large) bytes.
+        self._instance_lines: GroupBlocks = merge_groups({})
         self._reload_ok = True
         self._reload_success_at: float | None = None
 
@@ -74,7 +74,15 @@ class HealthTable(CachedBlockSource):
             for key in [k for k in self._collectors if k[0] == target]:
                 del self._collectors[key]
             self._up.pop(target, None)
-            self._instances_merged = None
+            lines = self._instance_lines
+            if any(_group_target(key) == target for key in lines.keys):
+                self._instance_lines = merge_groups(
+                    {
+                        key: lines.group(i)
+                        for i, key in enumerate(lines.keys)
+                        if _group_target(key) != target
+                    }
+                )
             self._version += 1
 
     def record_run(
@@ -101,9 +109,8 @@ class HealthTable(CachedBlockSource):
             if success:
                 status.last_success = finished_at
             if instance_outcomes is not None:
-                status.instance_outcomes = dict(instance_outcomes)
                 t, c = ("target", target), ("collector", collector)
-                status.rendered_instances = render_blocks(
+                rendered = render_blocks(
                     Sample(
                         "mailstore_spe_instance_collect_success",
                         (t, ("instance_id", iid), c),
@@ -111,7 +118,9 @@ class HealthTable(CachedBlockSource):
                     )
                     for iid, ok in sorted(instance_outcomes.items())
                 )
-                self._instances_merged = None
+                self._instance_lines = self._instance_lines.plus(
+                    {_group_key(target, collector): (finished_at, rendered)}
+                )
             if collector in UP_COLLECTORS:
                 # Up only while the latest run of every management-server poll succeeded:
                 # with one failing and one succeeding, "the last one to finish" would flip
@@ -169,7 +178,6 @@ class HealthTable(CachedBlockSource):
             entry = self._up.get(target)
             return None if entry is None else entry[1]
 
-
     def _render_blocks(self) -> Blocks:
         samples = [
             Sample(
@@ -215,13 +223,15 @@ class HealthTable(CachedBlockSource):
                     )
                 )
         blocks = render_blocks(samples)
-        # Per-instance outcomes are rendered once per run, and merged only when they
-        # changed, not on every change.
-        if self._instances_merged is None:
-            merged: dict[str, list[bytes]] = {}
-            for _, s in sorted(self._collectors.items()):
-                for family, chunk in s.rendered_instances.items():
-                    merged.setdefault(family, []).append(chunk)
-            self._instances_merged = {f: b"".join(chunks) for f, chunks in merged.items()}
-        blocks.update(self._instances_merged)
+        # Per-instance outcomes: rendered once per run, kept merged (see record_run).
+        blocks.update(self._instance_lines.merged)
         return blocks
+
+
+def _group_key(target: str, collector: str) -> str:
+    # Sorts like (target, collector); NUL cannot occur in either name.
+    return f"{target}\0{collector}"
+
+
+def _group_target(key: str) -> str:
+    return key.split("\0", 1)[0]

@@ -105,3 +105,25 @@ def test_instance_outcome_block_is_reused_until_outcomes_change():
                  error=None, instance_outcomes={"i1": False})
     changed = h.blocks()["mailstore_spe_instance_collect_success"]
     assert changed is not block and b'instance_id="i1",collector="stores"} 0' in changed
+
+
+def test_instance_outcomes_of_a_removed_target_go_and_others_stay_in_order():
+    h = HealthTable()
+    for target in ("spe2", "spe1"):
+        for collector in ("users", "stores"):
+            h.configure(target, collector, 300, True)
+            h.record_run(target, collector, success=True, duration=1, finished_at=1,
+                         error=None, instance_outcomes={"b": True, "a": False})
+    block = h.blocks()["mailstore_spe_instance_collect_success"].decode()
+    order = [line.split("{", 1)[1].split("}")[0] for line in block.splitlines()]
+    assert order == [
+        f'target="{t}",instance_id="{i}",collector="{c}"'
+        for t in ("spe1", "spe2") for c in ("stores", "users") for i in ("a", "b")
+    ]
+    h.remove_target("spe2")
+    s = _samples(h)
+    assert s[_key("mailstore_spe_instance_collect_success", collector="users",
+                  instance_id="a")] == 0
+    assert not [k for k in s if ("target", "spe2") in k[1]]
+    h.remove_target("spe1")
+    assert "mailstore_spe_instance_collect_success" not in h.blocks()
