@@ -19,7 +19,7 @@ import math
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 Blocks = dict[str, bytes]  # family -> rendered lines (same as exposition.Blocks)
 
@@ -53,12 +53,14 @@ class GroupBlocks:
                 blocks[family] = self.merged[family][start:end]
         return self.at[index], blocks
 
-    def index(self) -> dict[str, int]:
-        return {key: i for i, key in enumerate(self.keys)}
+    def select(self, keep: Callable[[str, float], bool]) -> dict[str, tuple[float, Blocks]]:
+        """``key -> (collected_at, blocks)`` of the groups for which ``keep(key, at)`` holds
+        (copies of their lines, e.g. for ``merge_groups``)."""
+        return {key: self.group(i) for i, key in enumerate(self.keys) if keep(key, self.at[i])}
 
     def plus(self, extra: Mapping[str, tuple[float, Blocks]]) -> GroupBlocks:
         """A new GroupBlocks with ``extra`` groups added (or replacing groups of the same key)."""
-        groups = {key: self.group(i) for i, key in enumerate(self.keys) if key not in extra}
+        groups = self.select(lambda key, _at: key not in extra)
         groups.update(extra)
         return merge_groups(groups)
 

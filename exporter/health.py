@@ -77,11 +77,7 @@ class HealthTable(CachedBlockSource):
             lines = self._instance_lines
             if any(_group_target(key) == target for key in lines.keys):
                 self._instance_lines = merge_groups(
-                    {
-                        key: lines.group(i)
-                        for i, key in enumerate(lines.keys)
-                        if _group_target(key) != target
-                    }
+                    lines.select(lambda key, _at: _group_target(key) != target)
                 )
             self._version += 1
 

@@ -107,12 +107,11 @@ class SnapshotStore:
                 old = self._entries.get((target, collector))
             entry = fresh
             if old is not None and failed:
-                keep = {
-                    key: old.group(index)
-                    for index, key in enumerate(old.keys)
-                    if key in failed
-                    and (max_age is None or collected_at - old.at[index] <= max_age)
-                }
+                keep = old.select(
+                    lambda key, at: (
+                        key in failed and (max_age is None or collected_at - at <= max_age)
+                    )
+                )
                 if keep:
                     entry = fresh.plus(keep)  # rare: copies this collector's lines once more
             with self._lock:
@@ -145,11 +144,7 @@ class SnapshotStore:
                 limit = max_age(*key)
                 if not entry.at or now - min(entry.at) <= limit:
                     continue
-                keep = {
-                    group: entry.group(i)
-                    for i, group in enumerate(entry.keys)
-                    if now - entry.at[i] <= limit
-                }
+                keep = entry.select(lambda _key, at, limit=limit: now - at <= limit)
                 touched.append(key)
                 if keep:
                     self._entries[key] = merge_groups(keep)

@@ -172,14 +172,16 @@ def map_instances(
                 return
             results[instance_id] = guarded(instance_id)
 
-    if ctx.executor is not None:
-        futures = [ctx.executor.submit(lane) for _ in range(lanes)]
+    def run_lanes(pool: Executor) -> None:
+        futures = [pool.submit(lane) for _ in range(lanes)]
         wait(futures)  # one wake-up for the whole run
         for future in futures:
             future.result()  # re-raises if the pool was shut down under the run
+
+    if ctx.executor is not None:
+        run_lanes(ctx.executor)
     else:
         with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="collect") as pool:
-            for future in [pool.submit(lane) for _ in range(lanes)]:
-                future.result()
+            run_lanes(pool)
     left_out = RuntimeError("not polled: the exporter stopped or reloaded during the run")
     return {iid: results.get(iid, left_out) for iid in instance_ids}

@@ -45,11 +45,6 @@ def running_ids(refs: Iterable[InstanceRef]) -> list[str]:
     return list(dict.fromkeys(ref.instance_id for ref in refs if ref.status == RUNNING))
 
 
-def running_instance_ids(ctx: CollectContext) -> list[str]:
-    """Ids of the running instances of ``instance_refs(ctx)``."""
-    return running_ids(instance_refs(ctx))
-
-
 class InstanceStates(Generic[S]):
     """What a collector remembers per (target, instance_id) between runs, under a lock."""
 
