@@ -12,10 +12,11 @@ import time
 
 
 class SimClock:
-    def __init__(self) -> None:
+    def __init__(self, frozen_at: float | None = None) -> None:
+        """``frozen_at``: start frozen at this epoch (byte-for-byte tests pin the time)."""
         self._lock = threading.Lock()
         self._offset = 0.0
-        self._frozen_at: float | None = None
+        self._frozen_at: float | None = frozen_at
 
     def now(self) -> float:
         """Simulated epoch seconds."""

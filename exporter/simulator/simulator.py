@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .certs import self_signed, thumbprints
+from .clock import SimClock
 from .scenario import Scenario, load_scenario
 from .server import SimHTTPServer
 from .state import SimState
@@ -30,10 +31,11 @@ class Simulator:
         password: str = "admin-password",
         certfile: str | None = None,
         keyfile: str | None = None,
+        clock: SimClock | None = None,
     ) -> None:
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
-        self.state = SimState(scenario)
+        self.state = SimState(scenario, clock)
         self.state.set_credentials(username, password)
         self.host = host
         self._port = port
