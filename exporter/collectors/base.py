@@ -113,11 +113,55 @@ def _log_unexpected(where: str, exc: BaseException) -> None:
         log.error("%s failed unexpectedly", where, exc_info=exc)
 
 
+# Every concrete collector, by name, in the order its module was imported (see
+# ``exporter.collectors``, which imports them all and orders them for display).
+DECLARED: dict[str, type[Collector]] = {}
+
+# The per-instance collectors need SPE's instance list when the instances collector has
+# none yet (first run, or the instances collector disabled).
+INSTANCE_LIST_FUNCTION = "GetInstances"
+
+
 class Collector:
-    """One SPE area. Subclasses set ``name`` and ``functions`` and implement ``run``."""
+    """One SPE area. A subclass declares itself (the only place that does) and
+    implements ``run``::
+
+        class StoresCollector(PerInstanceCollector):
+            name = "stores"            # collector label value and config key
+            interval = 300.0           # default interval in seconds
+            functions = ("GetStores",) # the SPE functions it calls (read-only allow-list)
+
+    Declaring ``name`` in a module of this package registers the class (elsewhere, e.g.
+    in tests, the declaration is only checked): the config schema (its key and default
+    interval), the scheduler, the client's allow-list and the README's collector table
+    all follow from it. ``per_instance`` is set by ``PerInstanceCollector``; such a
+    collector may also call ``GetInstances`` without listing it.
+    """
 
     name: ClassVar[str]  # collector label value, e.g. "stores"
-    functions: ClassVar[tuple[str, ...]]  # SPE functions it may call (read-only allow-list)
+    interval: ClassVar[float]  # default interval in seconds
+    functions: ClassVar[tuple[str, ...]]  # the SPE functions it calls itself
+    per_instance: ClassVar[bool] = False  # asks every running instance separately
+    # ``functions`` plus what the collector's kind needs (GetInstances per instance):
+    # exactly what the client's allow-list must contain for it. Derived, never declared.
+    allowed_functions: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            return  # a base class of collectors (PerInstanceCollector), not a collector
+        missing = [a for a in ("interval", "functions") if a not in cls.__dict__]
+        if missing:
+            raise TypeError(f"collector {cls.name!r} must declare {', '.join(missing)}")
+        if not cls.interval > 0 or not cls.functions:
+            raise TypeError(f"collector {cls.name!r}: interval must be > 0, functions not empty")
+        extra = (INSTANCE_LIST_FUNCTION,) if cls.per_instance else ()
+        cls.allowed_functions = frozenset((*cls.functions, *extra))
+        if cls.__module__.rpartition(".")[0] != __package__:
+            return  # e.g. a test's collector: checked, but not one the exporter runs
+        if cls.name in DECLARED and DECLARED[cls.name] is not cls:
+            raise TypeError(f"collector {cls.name!r} declared twice")
+        DECLARED[cls.name] = cls
 
     def collect(self, ctx: CollectContext) -> CollectResult:
         try:

@@ -24,7 +24,8 @@ def parse_compliance(target: str, instance_id: str, result: Any) -> list[Sample]
 
 class ComplianceCollector(PerInstanceCollector):
     name = "compliance"
-    functions = (FUNCTION, "GetInstances")
+    interval = 3600.0
+    functions = (FUNCTION,)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         return parse_compliance(

@@ -35,7 +35,8 @@ def parse_credentials(target: str, instance_id: str, result: Any) -> list[Sample
 
 class CredentialsCollector(PerInstanceCollector):
     name = "credentials"
-    functions = (FUNCTION, "GetInstances")
+    interval = 3600.0
+    functions = (FUNCTION,)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         return parse_credentials(

@@ -31,6 +31,7 @@ def parse_environment(target: str, result: Any) -> list[Sample]:
 
 class EnvironmentCollector(Collector):
     name = "environment"
+    interval = 60.0
     functions = (FUNCTION,)
 
     def run(self, ctx: CollectContext) -> CollectResult:

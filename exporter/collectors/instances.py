@@ -76,6 +76,7 @@ def fetch_instance_rows(ctx: CollectContext) -> list[InstanceRow]:
 
 class InstancesCollector(Collector):
     name = "instances"
+    interval = 60.0
     functions = (FUNCTION,)
 
     def __init__(self) -> None:

@@ -125,7 +125,8 @@ def job_samples(
 
 class JobsCollector(PerInstanceCollector):
     name = "jobs"
-    functions = (GET_JOBS, GET_JOB_RESULTS, "GetInstances")
+    interval = 120.0
+    functions = (GET_JOBS, GET_JOB_RESULTS)
 
     def __init__(self, policy: WindowPolicy | None = None) -> None:
         # Last/next run come from GetJobs, so the first poll only needs the overlap.

@@ -83,6 +83,7 @@ class PerInstanceCollector(Collector):
     instances that are no longer in the instance list (see the module docstring).
     """
 
+    per_instance = True
     instance_states: InstanceStates[Any] | None = None
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:

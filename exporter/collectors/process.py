@@ -42,7 +42,8 @@ def parse_process(target: str, instance_id: str, result: Any) -> list[Sample]:
 
 class ProcessCollector(PerInstanceCollector):
     name = "process"
-    functions = (FUNCTION, "GetInstances")
+    interval = 60.0
+    functions = (FUNCTION,)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         return parse_process(

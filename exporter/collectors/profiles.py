@@ -172,7 +172,8 @@ def profile_samples(
 
 class ProfilesCollector(PerInstanceCollector):
     name = "profiles"
-    functions = (GET_PROFILES, GET_WORKER_RESULTS, "GetInstances")
+    interval = 120.0
+    functions = (GET_PROFILES, GET_WORKER_RESULTS)
 
     def __init__(self, policy: WindowPolicy | None = None) -> None:
         self.policy = policy or WindowPolicy(initial_lookback=DAY)

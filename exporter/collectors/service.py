@@ -78,6 +78,7 @@ def parse_service_status(target: str, result: Any) -> list[Sample]:
 
 class ServiceCollector(Collector):
     name = "service"
+    interval = 60.0
     functions = (FUNCTION,)
 
     def run(self, ctx: CollectContext) -> CollectResult:

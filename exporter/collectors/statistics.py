@@ -32,7 +32,8 @@ def parse_statistics(target: str, instance_id: str, result: Any) -> list[Sample]
 
 class StatisticsCollector(PerInstanceCollector):
     name = "statistics"
-    functions = (FUNCTION, "GetInstances")
+    interval = 300.0
+    functions = (FUNCTION,)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         return parse_statistics(

@@ -45,7 +45,8 @@ def parse_stores(target: str, instance_id: str, result: Any) -> list[Sample]:
 
 class StoresCollector(PerInstanceCollector):
     name = "stores"
-    functions = (FUNCTION, "GetInstances")
+    interval = 300.0
+    functions = (FUNCTION,)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         result = ctx.client.call(FUNCTION, instanceID=instance_id, includeSize=True)

@@ -27,7 +27,8 @@ def parse_users(target: str, instance_id: str, result: Any) -> list[Sample]:
 
 class UsersCollector(PerInstanceCollector):
     name = "users"
-    functions = (FUNCTION, "GetInstances")
+    interval = 3600.0
+    functions = (FUNCTION,)
 
     def collect_instance(self, ctx: CollectContext, instance_id: str) -> list[Sample]:
         return parse_users(

@@ -21,28 +21,21 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from exporter.collectors import ALL_COLLECTORS
 from exporter.config import values
 from exporter.config.cron import parse_crontab, parse_timezone
 from exporter.config.errors import located_error
 from exporter.spe.maintenance_functions import MAINTENANCE_FUNCTIONS
 
-# Collector name -> default interval in seconds (design.md). The order is the display order.
+# Collector name -> default interval in seconds, in display order: declared by each
+# collector class (exporter.collectors), nothing to keep in step here.
 COLLECTOR_DEFAULTS: dict[str, float] = {
-    "environment": 60.0,
-    "service": 60.0,
-    "instances": 60.0,
-    "statistics": 300.0,
-    "stores": 300.0,
-    "process": 60.0,
-    "profiles": 120.0,
-    "jobs": 120.0,
-    "users": 3600.0,
-    "compliance": 3600.0,
-    "credentials": 3600.0,
+    name: cls.interval for name, cls in ALL_COLLECTORS.items()
 }
 
 # `max_data_age: auto` keeps data for this many collector intervals.
@@ -176,20 +169,16 @@ class CollectorSettings(StrictModel):
     max_data_age: MaxDataAge | None = None  # None: the target's max_data_age
 
 
-class CollectorsConfig(StrictModel):
-    """One key per collector, so unknown collector names are rejected like unknown keys."""
-
-    environment: CollectorSettings = Field(default_factory=CollectorSettings)
-    service: CollectorSettings = Field(default_factory=CollectorSettings)
-    instances: CollectorSettings = Field(default_factory=CollectorSettings)
-    statistics: CollectorSettings = Field(default_factory=CollectorSettings)
-    stores: CollectorSettings = Field(default_factory=CollectorSettings)
-    process: CollectorSettings = Field(default_factory=CollectorSettings)
-    profiles: CollectorSettings = Field(default_factory=CollectorSettings)
-    jobs: CollectorSettings = Field(default_factory=CollectorSettings)
-    users: CollectorSettings = Field(default_factory=CollectorSettings)
-    compliance: CollectorSettings = Field(default_factory=CollectorSettings)
-    credentials: CollectorSettings = Field(default_factory=CollectorSettings)
+# One key per collector, so unknown collector names are rejected like unknown keys.
+CollectorsConfig = create_model(
+    "CollectorsConfig",
+    __base__=StrictModel,
+    __doc__="Settings per collector: one optional key per declared collector.",
+    **{
+        name: (CollectorSettings, Field(default_factory=CollectorSettings))
+        for name in COLLECTOR_DEFAULTS
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)

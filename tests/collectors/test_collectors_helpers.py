@@ -134,7 +134,8 @@ def test_duplicate_series_are_dropped_keeping_the_first() -> None:
 
 class _Broken(Collector):
     name = "broken"
-    functions = ()
+    interval = 60.0
+    functions = ("GetNothing",)
 
     def run(self, ctx):  # type: ignore[no-untyped-def]
         raise ZeroDivisionError("boom")

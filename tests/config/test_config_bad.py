@@ -46,9 +46,10 @@ def maint(**changes: Any) -> dict[str, Any]:
     base.update(changes)
     return base
 
+# In display order: the collectors of the whole server, then the per-instance ones, by name.
 KNOWN_COLLECTORS = (
-    "environment, service, instances, statistics, stores, process, profiles, jobs, users, "
-    "compliance, credentials"
+    "environment, instances, service, compliance, credentials, jobs, process, profiles, "
+    "statistics, stores, users"
 )
 
 # (id, config as a dict or raw YAML text, expected messages; "{dir}" = the config's directory)
@@ -251,7 +252,7 @@ CASES: list[tuple[str, Any, list[str]]] = [
     (
         "max_data_age shorter than an interval",
         config(targets={"spe1": target(max_data_age="10m")}),
-        [f"{T}.max_data_age: 10m is shorter than the 1h interval of collector 'users'"],
+        [f"{T}.max_data_age: 10m is shorter than the 1h interval of collector 'compliance'"],
     ),
     (
         "per-collector max_data_age shorter than its interval",

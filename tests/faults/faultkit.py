@@ -20,6 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
+from exporter.collectors import ALL_COLLECTORS as DECLARED_COLLECTORS
 from exporter.config import parse_config
 from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
 from exporter.simulator.certs import CertFiles, self_signed
@@ -30,10 +31,7 @@ BOM = b"\xef\xbb\xbf"
 FAULTY, HEALTHY = "spe1", "spe2"
 # Running instances of the fault scenario (umbrella is stopped and never asked).
 RUNNING = ("acme", "globex", "hooli")
-ALL_COLLECTORS = (
-    "environment", "service", "instances", "statistics", "stores", "process",
-    "profiles", "jobs", "users", "compliance", "credentials",
-)
+ALL_COLLECTORS = tuple(DECLARED_COLLECTORS)  # names, as declared by the collector classes
 
 
 def fault_scenario() -> dict[str, Any]:

@@ -194,7 +194,7 @@ class FakeClient:
 @pytest.mark.parametrize("name", list(PARSERS))
 def test_parsers_and_collect_reject_or_accept_never_crash(name, real):
     functions, parse = PARSERS[name]
-    if name != "instances" and "GetInstances" in ALL_COLLECTORS[name].functions:
+    if ALL_COLLECTORS[name].per_instance:
         functions = (*functions, "GetInstances")  # asked when no instance list is known
 
     @SETTINGS
