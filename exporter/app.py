@@ -146,6 +146,7 @@ class Exporter:
                 max_request_bytes=self.config.web.max_request_bytes,
                 reload=self.reload if self._enable_lifecycle else None,
                 operations=self.operations,
+                open_healthy=self.config.web.healthy_without_auth,
             )
             self.web = WebServer(server)
             self.web.start()

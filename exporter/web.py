@@ -2,6 +2,8 @@
 
 No request ever calls SPE: /metrics serves the cached exposition, the landing page reads
 the health table. Unknown paths get 404, methods other than GET and HEAD get 405.
+Limits that hold before authentication (head bytes, wall-clock deadlines, connection cap,
+accept back-off) are in ``exporter.weblimits``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import html
 import logging
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 from exporter import __version__
 from exporter.exposition import ExpositionCache, wants_gzip, wants_openmetrics
 from exporter.health import HealthTable
-from exporter.webconfig import BasicAuth
+from exporter.webconfig import AuthBusy, BasicAuth
+from exporter.weblimits import (
+    HEAD_SECONDS,
+    RESPONSE_SECONDS,
+    AcceptBackoff,
+    ConnectionSlots,
+    Deadlines,
+    HeadReader,
+    HeadTooLarge,
+)
 
 if TYPE_CHECKING:
     from exporter.maintenance import OperationsView
@@ -46,6 +58,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         max_request_bytes: int = 8192,
         reload: Callable[[], tuple[bool, str]] | None = None,
         operations: Callable[[], dict[str, OperationsView]] | None = None,
+        open_healthy: bool = True,
     ) -> None:
         self.exposition = exposition
         self.health = health
@@ -57,10 +70,21 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         self.max_request_bytes = max_request_bytes
         self.reload = reload  # POST /-/reload, only when lifecycle endpoints are enabled
         self.operations = operations  # target -> long-running operations (landing page)
+        # /-/healthy answers without basic auth (container health checks, web.healthy_open)
+        self.open_healthy = open_healthy
+        self.deadlines = Deadlines()
+        self.slots = ConnectionSlots()
+        self.accept_backoff = AcceptBackoff()
         super().__init__(address, _Handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = super().get_request()
+        try:
+            sock, addr = super().get_request()
+        except OSError as exc:
+            # socketserver ignores a failed accept() and selects again at once: on EMFILE
+            # that is a busy loop. Back off (the caller still ignores the error).
+            self.accept_backoff.handle(exc)
+            raise
         if self.ssl_context is not None:
             # The handshake happens in the request's own thread (see _Handler.handle), so a
             # slow or silent client cannot hold up accepting other connections.
@@ -68,6 +92,32 @@ class ExporterHTTPServer(ThreadingHTTPServer):
                 sock, server_side=True, do_handshake_on_connect=False
             )
         return sock, addr
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.take(make_room=self.deadlines.evict_oldest_waiting):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.give_back()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.deadlines.disarm(request)
+            self.slots.give_back()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One log line instead of socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        peer = client_address[0] if client_address else ""
+        if isinstance(exc, OSError):  # resets, broken pipes, expired deadlines, TLS errors
+            log.debug("connection ended", extra={"peer": peer, "error": repr(exc)})
+        else:
+            log.error("HTTP handler failed", extra={"peer": peer}, exc_info=exc)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -77,6 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # Idle or slow connections are closed after this many seconds (no slowloris).
     timeout = 30
+
+    def setup(self) -> None:
+        self.server.deadlines.arm(self.request, HEAD_SECONDS, head=True)  # and TLS handshake
+        super().setup()
+        self.rfile = HeadReader(self.rfile, self.server.max_request_bytes)  # type: ignore[assignment]
 
     def handle(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
@@ -88,6 +143,42 @@ class _Handler(BaseHTTPRequestHandler):
                 log.debug("TLS handshake failed", extra={"peer": peer, "error": str(exc)})
                 return
         super().handle()
+
+    def handle_one_request(self) -> None:
+        """The standard library's loop step, with the head budget and the deadlines."""
+        self.rfile.start_request()  # type: ignore[attr-defined]
+        self.server.deadlines.arm(self.request, HEAD_SECONDS, head=True)
+        try:
+            try:
+                self.raw_requestline = self.rfile.readline(65537)
+            except HeadTooLarge:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(431, "Request Header Fields Too Large")
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():  # answers bad requests itself (send_error)
+                return
+            self.server.deadlines.arm(self.request, RESPONSE_SECONDS, head=False)
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:  # TRACE, CONNECT, FOO: the README promises 405
+                self._method_not_allowed()
+                return
+            method()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors found while parsing, as plain text with the configured headers."""
+        self.close_connection = True
+        text = message or self.responses.get(code, ("Error",))[0]
+        if code == 431:  # the standard library says "Line too long" or "Too many headers"
+            text = "Request Header Fields Too Large"
+        body = b"" if code < 200 or code in (204, 304) else (text + "\n").encode("utf-8", "replace")
+        self._send(code, body, "text/plain; charset=utf-8", extra={"Connection": "close"},
+                   head=self.command == "HEAD")
 
     def do_GET(self) -> None:
         if self._admitted():
@@ -115,24 +206,37 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed
 
     def _admitted(self) -> bool:
-        """Request size limits and basic auth, checked before anything else."""
-        size = len(self.raw_requestline) + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
-        if size > self.server.max_request_bytes:
-            self.close_connection = True
-            self._send(431, b"Request Header Fields Too Large\n", "text/plain; charset=utf-8")
+        """Body framing, size limits and basic auth, checked before anything else (the
+        head's byte budget was enforced while it was read)."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            # No endpoint takes a body: a chunked one could only smuggle a second request.
+            self.send_error(400, "Transfer-Encoding is not accepted")
             return False
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > self.server.max_request_bytes:
-            self.close_connection = True
-            self._send(413, b"Content Too Large\n", "text/plain; charset=utf-8")
+        lengths = {v.strip() for v in self.headers.get_all("Content-Length") or ()}
+        if len(lengths) > 1:
+            self.send_error(400, "conflicting Content-Length headers")
+            return False
+        length_text = lengths.pop() if lengths else "0"
+        if not length_text.isdigit():  # also refuses "+5", "-1", " 5 5", "0x10"
+            self.send_error(400, "invalid Content-Length")
+            return False
+        length = int(length_text)
+        if length > self.server.max_request_bytes:
+            self.send_error(413, "Content Too Large")
             return False
         if length:
             self.rfile.read(length)  # no endpoint takes a body: discard it
         auth = self.server.auth
-        if auth is not None and not auth.check(self.headers.get("Authorization")):
+        if auth is None or (self.server.open_healthy and self._path() == "/-/healthy"):
+            return True
+        try:
+            ok = auth.check(self.headers.get("Authorization"))
+        except AuthBusy:
+            self.close_connection = True
+            self._send(503, b"Too many password checks, try again\n", "text/plain; charset=utf-8",
+                       extra={"Retry-After": "1", "Connection": "close"})
+            return False
+        if not ok:
             self._send(
                 401,
                 b"Unauthorized\n",
@@ -142,8 +246,11 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0]
+
     def _dispatch(self, *, head: bool) -> None:
-        path = self.path.split("?", 1)[0]
+        path = self._path()
         if path == "/metrics":
             self._metrics(head)
         elif path == "/":
@@ -286,9 +393,11 @@ class WebServer:
         return str(host), int(port)
 
     def start(self) -> None:
+        self.server.deadlines.start()
         self._thread.start()
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.server.deadlines.stop()
         self._thread.join(timeout=2)

@@ -68,8 +68,24 @@ class WebConfig:
         return BasicAuth(self.users) if self.users else None
 
 
+class AuthBusy(Exception):
+    """Too many password checks are running or waiting: answer 503, try again later."""
+
+
+BCRYPT_WORKERS = 2  # bcrypt checks at once (it releases the GIL: one per core)
+BCRYPT_QUEUE = 8  # checks allowed to wait for a worker; beyond that: AuthBusy at once
+BCRYPT_WAIT_SECONDS = 2.0  # longest wait for a worker before AuthBusy
+
+
 class BasicAuth:
-    """Checks ``Authorization: Basic`` headers against bcrypt hashes."""
+    """Checks ``Authorization: Basic`` headers against bcrypt hashes.
+
+    An unknown user costs the same bcrypt work as a known one (checked against a dummy
+    hash of the highest configured cost), so response times do not tell which users
+    exist. bcrypt work is bounded: a flood of wrong passwords queues at most
+    ``BCRYPT_QUEUE`` checks and is answered 503 beyond that, while credentials that were
+    verified before are recognised from a cache without bcrypt, so valid scrapes stay fast.
+    """
 
     def __init__(self, users: dict[str, bytes]) -> None:
         import bcrypt  # only needed when basic auth is configured
@@ -78,8 +94,13 @@ class BasicAuth:
         self._users = users
         self._lock = threading.Lock()
         self._verified: set[bytes] = set()
+        self._workers = threading.Semaphore(BCRYPT_WORKERS)
+        self._pending = 0
+        cost = max((_bcrypt_cost(h) for h in users.values()), default=10)
+        self._dummy = bcrypt.hashpw(b"unknown user", bcrypt.gensalt(cost))
 
     def check(self, header: str | None) -> bool:
+        """True for valid credentials; raises ``AuthBusy`` when bcrypt work is saturated."""
         if not header or not header.startswith("Basic "):
             return False
         try:
@@ -87,21 +108,44 @@ class BasicAuth:
         except (binascii.Error, UnicodeDecodeError):
             return False
         user, sep, password = decoded.partition(":")
-        if not sep or user not in self._users:
+        if not sep:
             return False
-        stored = self._users[user]
+        known = user in self._users
+        stored = self._users[user] if known else self._dummy
         digest = hashlib.sha256(user.encode() + b"\0" + password.encode() + b"\0" + stored).digest()
         with self._lock:
-            if any(hmac.compare_digest(digest, seen) for seen in self._verified):
+            if known and any(hmac.compare_digest(digest, seen) for seen in self._verified):
                 return True
-        try:
-            ok = self._bcrypt.checkpw(password.encode(), stored)
-        except ValueError:
-            return False
+        ok = self._bcrypt_check(password.encode(), stored) and known
         if ok:
             with self._lock:
                 self._verified.add(digest)
         return ok
+
+    def _bcrypt_check(self, password: bytes, stored: bytes) -> bool:
+        with self._lock:
+            if self._pending >= BCRYPT_WORKERS + BCRYPT_QUEUE:
+                raise AuthBusy
+            self._pending += 1
+        try:
+            if not self._workers.acquire(timeout=BCRYPT_WAIT_SECONDS):
+                raise AuthBusy
+            try:
+                return self._bcrypt.checkpw(password, stored)
+            except ValueError:
+                return False
+            finally:
+                self._workers.release()
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+
+def _bcrypt_cost(hashed: bytes) -> int:
+    try:
+        return min(max(int(hashed.split(b"$")[2]), 4), 31)
+    except (IndexError, ValueError):
+        return 10
 
 
 def _path(value: Any, key: str, base: Path, errors: list[str]) -> Path | None:

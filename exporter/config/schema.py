@@ -109,6 +109,8 @@ class StrictModel(BaseModel):
 class WebConfig(StrictModel):
     listen_address: str = "0.0.0.0:9474"
     max_request_bytes: Annotated[int, _int_range(1024, 1048576)] = 8192
+    # /-/healthy answers without basic auth, so a container health check needs no password.
+    healthy_without_auth: bool = True
 
     @field_validator("listen_address", mode="before")
     @classmethod
