@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import os
-
-log = logging.getLogger(__name__)
 
 # mallopt parameter numbers from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
@@ -60,7 +57,6 @@ def tune_allocator(environ: dict[str, str] | os._Environ = os.environ) -> dict[s
         M_MMAP_THRESHOLD, MMAP_THRESHOLD
     ) == 1:
         applied["mmap_threshold"] = MMAP_THRESHOLD
-    log.debug("allocator settings: %s", applied or "none (not glibc, or set by environment)")
     return applied
 
 

@@ -41,7 +41,8 @@ COLLECTOR_DEFAULTS: dict[str, float] = {
 # `max_data_age: auto` keeps data for this many collector intervals.
 AUTO_MAX_DATA_AGE_INTERVALS = 3
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+# "warn" is Prometheus' spelling of "warning"; both are accepted.
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error")
 LOG_FORMATS = ("logfmt", "json")
 
 
@@ -127,7 +128,9 @@ class WebConfig(StrictModel):
 
 
 class LogConfig(StrictModel):
-    level: Annotated[Literal["debug", "info", "warning", "error"], _one_of(*LOG_LEVELS)] = "info"
+    level: Annotated[
+        Literal["debug", "info", "warn", "warning", "error"], _one_of(*LOG_LEVELS)
+    ] = "info"
     format: Annotated[Literal["logfmt", "json"], _one_of(*LOG_FORMATS)] = "logfmt"
 
 

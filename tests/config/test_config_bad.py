@@ -217,7 +217,7 @@ CASES: list[tuple[str, Any, list[str]]] = [
     (
         "bad log level",
         config(log={"level": "verbose"}),
-        ["log.level: must be one of: debug, info, warning, error"],
+        ["log.level: must be one of: debug, info, warn, warning, error"],
     ),
     (
         "bad log format",

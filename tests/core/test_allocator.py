@@ -26,3 +26,31 @@ def test_without_glibc_nothing_is_done(monkeypatch):
     monkeypatch.setattr(allocator, "_LIBC", None)
     assert allocator.tune_allocator({}) == {}
     allocator.release_free_memory()  # a no-op, not an error
+
+
+def test_on_a_platform_without_a_c_library_to_find_the_probe_gives_none(monkeypatch):
+    # As on Windows: find_library("c") finds nothing and "libc.so.6" cannot be loaded.
+    import ctypes
+    import ctypes.util
+
+    def no_cdll(name, *args, **kwargs):
+        raise OSError(f"{name}: not found")
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(ctypes, "CDLL", no_cdll)
+    assert allocator._libc() is None
+
+
+def test_a_c_library_without_glibc_functions_gives_none(monkeypatch):
+    # As on macOS or musl: a libc loads, but malloc_trim/mallopt are not there.
+    import ctypes
+
+    class NotGlibc:
+        def __init__(self, name, *args, **kwargs):
+            pass
+
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    monkeypatch.setattr(ctypes, "CDLL", NotGlibc)
+    assert allocator._libc() is None
