@@ -152,7 +152,7 @@ def test_oci_labels() -> None:
         assert f"org.opencontainers.image.{key}=" in labels, key
     license_text = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
         "project"
-    ]["license"]["text"]
+    ]["license"]  # an SPDX expression
     assert f'org.opencontainers.image.licenses="{license_text}"' in labels
 
 
