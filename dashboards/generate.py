@@ -602,7 +602,7 @@ def exporter() -> dict:
     lay.add(table("Exporter build",
                   [('mailstore_spe_exporter_build_info{job=~"$job"}', "")],
                   {"instance": ("Exporter", ""), "version": ("Version", ""),
-                   "python_version": ("Python", "")}), 6, 4)
+                   "revision": ("Revision", ""), "python_version": ("Python", "")}), 6, 4)
     lay.add(stat("Config reload", [('mailstore_spe_config_last_reload_successful{job=~"$job"}',
                                     "{{instance}}")], "short",
                  "0: the last reload (SIGHUP or POST /-/reload) failed; the previous config "
@@ -635,6 +635,36 @@ def exporter() -> dict:
                        [(q("count by (target, collector) ("
                            "mailstore_spe_instance_collect_success{S} == 0)"),
                          "{{target}} {{collector}}")], "short"), 12, 8)
+
+    # The exporter's own process (prometheus_client's process/platform/GC collectors).
+    lay.row("Exporter process")
+    job = '{job=~"$job"}'
+    lay.add(timeseries("Memory", [(f"process_resident_memory_bytes{job}", "{{instance}} resident"),
+                                  (f"process_virtual_memory_bytes{job}", "{{instance}} virtual")],
+                       "bytes", "Resident memory is what to compare with the memory budget "
+                       "(benchmarks/RESULTS.md) and a container limit."), 8, 8)
+    lay.add(timeseries("CPU", [(f"rate(process_cpu_seconds_total{job}[$__rate_interval])",
+                                "{{instance}}")], "percentunit",
+                       "CPU seconds per second (1 = one core busy)."), 8, 8)
+    lay.add(timeseries("Open file descriptors",
+                       [(f"process_open_fds{job}", "{{instance}} open"),
+                        (f"process_max_fds{job}", "{{instance}} limit")], "short"), 8, 8)
+    lay.add(stat("Uptime", [(f"time() - process_start_time_seconds{job}", "{{instance}}")], "s",
+                 "Since the exporter process started (a restart resets its counters)."), 6, 6)
+    lay.add(table("Python", [(f"python_info{job}", "")],
+                  {"instance": ("Exporter", ""), "implementation": ("Implementation", ""),
+                   "version": ("Version", "")}), 6, 6)
+    lay.add(timeseries("Garbage collections",
+                       [(f"sum by (generation) (rate(python_gc_collections_total{job}"
+                         "[$__rate_interval]))", "generation {{generation}}")], "short",
+                       "Collections per second by generation."), 6, 6)
+    lay.add(timeseries("Objects collected by the GC",
+                       [(f"sum by (generation) (rate(python_gc_objects_collected_total{job}"
+                         "[$__rate_interval]))", "collected gen {{generation}}"),
+                        (f"sum by (generation) (increase(python_gc_objects_uncollectable_total"
+                         f"{job}[$__rate_interval]))", "uncollectable gen {{generation}}")],
+                       "short", "Uncollectable objects above zero mean a reference cycle "
+                       "the GC cannot free (a leak)."), 6, 6)
 
     lay.row("SPE API calls")
     lay.add(timeseries("API requests per second by function",

@@ -18,6 +18,7 @@ from exporter.config import Config, ConfigError, TargetConfig
 from exporter.exposition import ExpositionCache
 from exporter.health import HealthTable
 from exporter.maintenance import OperationsView
+from exporter.runtime import RuntimeMetrics
 from exporter.scheduler import CollectorPlan, Poller, TargetRuntime
 from exporter.snapshot import SnapshotStore
 from exporter.spe.client import SPEClient
@@ -93,6 +94,8 @@ class Exporter:
         self.store = SnapshotStore()
         self.health = HealthTable()
         self.store.add_source(self.health)
+        # process_* and python_* of the exporter itself (prometheus_client's collectors)
+        self.store.add_source(RuntimeMetrics())
         self.exposition = ExpositionCache(self.store.collect)
         # New snapshot data is compressed by the poll that made it, not by a scrape.
         self.store.add_listener(self.exposition.prepare)

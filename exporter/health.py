@@ -16,6 +16,7 @@ from exporter import __version__
 from exporter.collectors.base import Sample
 from exporter.exposition import Blocks, CachedBlockSource, render_blocks
 from exporter.groups import GroupBlocks, merge_groups
+from exporter.revision import revision
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,11 @@ class HealthTable(CachedBlockSource):
         samples = [
             Sample(
                 "mailstore_spe_exporter_build_info",
-                (("version", __version__), ("python_version", platform.python_version())),
+                (
+                    ("version", __version__),
+                    ("revision", revision()),
+                    ("python_version", platform.python_version()),
+                ),
                 1.0,
             ),
             Sample("mailstore_spe_config_last_reload_successful", (), float(self._reload_ok)),

@@ -100,8 +100,9 @@ _DEFS: tuple[FamilyDef, ...] = (
     ),
     FamilyDef(
         "mailstore_spe_exporter_build_info", "gauge",
-        "Version of the exporter and of Python running it; always 1.",
-        ("version", "python_version"),
+        "Version of the exporter, its git commit (revision, \"unknown\" if not known at "
+        "build time) and the Python version running it; always 1.",
+        ("version", "revision", "python_version"),
     ),
     FamilyDef(
         "mailstore_spe_config_last_reload_successful", "gauge",
@@ -359,8 +360,31 @@ _DEFS: tuple[FamilyDef, ...] = (
     ),
 )
 
-FAMILIES: dict[str, FamilyDef] = {d.name: d for d in _DEFS}
-assert len(FAMILIES) == len(_DEFS), "duplicate family name in metricdefs"
+# The exporter's own process and Python runtime, gathered by prometheus_client's collectors
+# (exporter/runtime.py) under their usual names; help texts are theirs (a test keeps them
+# equal). process_* exist on Linux only (read from /proc).
+_RUNTIME: tuple[FamilyDef, ...] = (
+    FamilyDef("process_cpu_seconds", "counter",
+              "Total user and system CPU time spent in seconds.", ()),
+    FamilyDef("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", ()),
+    FamilyDef("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", ()),
+    FamilyDef("process_start_time_seconds", "gauge",
+              "Start time of the process since unix epoch in seconds.", ()),
+    FamilyDef("process_open_fds", "gauge", "Number of open file descriptors.", ()),
+    FamilyDef("process_max_fds", "gauge", "Maximum number of open file descriptors.", ()),
+    FamilyDef("python_info", "gauge", "Python platform information",
+              ("implementation", "major", "minor", "patchlevel", "version")),
+    FamilyDef("python_gc_objects_collected", "counter", "Objects collected during gc",
+              ("generation",)),
+    FamilyDef("python_gc_objects_uncollectable", "counter",
+              "Uncollectable objects found during GC", ("generation",)),
+    FamilyDef("python_gc_collections", "counter",
+              "Number of times this generation was collected", ("generation",)),
+)
+RUNTIME_DEFS: dict[str, FamilyDef] = {d.name: d for d in _RUNTIME}
+
+FAMILIES: dict[str, FamilyDef] = {d.name: d for d in (*_DEFS, *_RUNTIME)}
+assert len(FAMILIES) == len(_DEFS) + len(_RUNTIME), "duplicate family name in metricdefs"
 
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 

@@ -18,7 +18,8 @@ CONTRACT = {
     "mailstore_spe_api_requests_total": "target function",
     "mailstore_spe_api_request_failures_total": "target function reason",
     "mailstore_spe_api_request_duration_seconds": "target function",
-    "mailstore_spe_exporter_build_info": "version python_version",
+    # + revision (git commit; issue 14), as in Prometheus' own *_build_info
+    "mailstore_spe_exporter_build_info": "version revision python_version",
     "mailstore_spe_async_operations_in_progress": "target function",
     "mailstore_spe_async_operations_total": "target function result",
     "mailstore_spe_async_operation_duration_seconds": "target function",
@@ -103,6 +104,11 @@ EXTRAS = {
     "mailstore_spe_config_last_reload_successful",  # config reload (issue 6)
     "mailstore_spe_config_last_reload_success_timestamp_seconds",
     "mailstore_spe_maintenance_runs_skipped_total",  # maintenance schedules (issue 4)
+    # the exporter's own process and runtime, prometheus_client's usual names (issue 14)
+    "process_cpu_seconds_total", "process_virtual_memory_bytes", "process_resident_memory_bytes",
+    "process_start_time_seconds", "process_open_fds", "process_max_fds", "python_info",
+    "python_gc_objects_collected_total", "python_gc_objects_uncollectable_total",
+    "python_gc_collections_total",
 }
 
 

@@ -228,7 +228,7 @@ def test_every_expr_parses_with_promtool(promtool: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, f"promtool check rules failed:\n{proc.stdout}\n{proc.stderr}"
 
 
-_SELECTOR = re.compile(r"\b(mailstore_spe_[a-z0-9_]+)\s*(\{[^}]*\})?")
+_SELECTOR = re.compile(r"\b((?:mailstore_spe|process|python)_[a-z0-9_]+)\s*(\{[^}]*\})?")
 _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*\"")
 
 

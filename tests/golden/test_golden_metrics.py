@@ -11,9 +11,11 @@ regenerate the files and review the diff like code::
     UPDATE_GOLDEN=1 .venv/bin/pytest tests/golden -q
     git diff tests/golden/
 
-Only two values are not pinned: the exporter's version and the Python version of
-``mailstore_spe_exporter_build_info`` are written as ``@VERSION@`` and ``@PYTHON@`` in
-the files and substituted when comparing.
+Values not pinned: the exporter's version, revision and Python version of
+``mailstore_spe_exporter_build_info`` (and ``python_info``) are written as ``@VERSION@``,
+``@REVISION@`` and ``@PYTHON@``, and the values of the exporter's own ``process_*`` and
+``python_*`` series as ``@RUNTIME@``; the served body is masked the same way before it is
+compared.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pytest
 import requests
 
 from exporter import __version__
+from exporter.revision import revision
 from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
 from exporter.simulator.clock import SimClock
 from tests.integration.helpers import serving_exporter
@@ -42,22 +45,26 @@ GOLDEN = {
 }
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
-VOLATILE = {__version__: "@VERSION@", platform.python_version(): "@PYTHON@"}
-
-
-def _pinned(text: str) -> str:
-    """``@VERSION@``/``@PYTHON@`` in the golden file -> this run's values."""
-    for value, placeholder in VOLATILE.items():
-        text = text.replace(placeholder, value)
-    return text
+VOLATILE = {
+    __version__: "@VERSION@",
+    platform.python_version(): "@PYTHON@",
+    revision(): "@REVISION@",
+}
+# The exporter's own process and runtime series (exporter/runtime.py): their names and
+# labels are pinned, their values are the machine's and written as @RUNTIME@.
+RUNTIME_PREFIXES = ("process_", "python_")
 
 
 def _placeholders(body: str) -> str:
     lines = []
     for line in body.splitlines(keepends=True):
+        if line.startswith("python_info{"):  # the running Python's version, split up
+            line = "python_info{@PYTHON_LABELS@}" + line.partition("}")[2]
         if line.startswith("mailstore_spe_exporter_build_info{"):
             for value, placeholder in VOLATILE.items():
                 line = line.replace(f'"{value}"', f'"{placeholder}"')
+        if line.startswith(RUNTIME_PREFIXES):
+            line = line.rpartition(" ")[0] + " @RUNTIME@\n"
         lines.append(line)
     return "".join(lines)
 
@@ -103,7 +110,8 @@ def test_metrics_equal_golden_file(bodies, fmt):
     if UPDATE:
         path.write_text(_placeholders(body))
     assert path.exists(), f"{path} missing: run UPDATE_GOLDEN=1 .venv/bin/pytest tests/golden"
-    expected = _pinned(path.read_text())
+    expected = path.read_text()
+    body = _placeholders(body)
     if body != expected:
         # A readable first difference; the full diff comes from regenerating + git diff.
         got, want = body.splitlines(), expected.splitlines()

@@ -9,6 +9,7 @@ and the wheel is built from the sdist, as pip does from PyPI.
 from __future__ import annotations
 
 import email.parser
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from exporter import __version__
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "mailstore_spe_exporter"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # as a container build passes it
 # What an operator needs next to the package (issue: the sdist left these out).
 OPERATOR_DIRS = ("dashboards", "alerts", "docs", "deploy")
 OPERATOR_FILES = ("LICENSE", "CHANGELOG.md", "README.md", "config.example.yml", "Dockerfile")
@@ -46,6 +48,7 @@ def dists(tmp_path_factory) -> dict[str, Path]:
     proc = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)],
         capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MAILSTORE_SPE_EXPORTER_REVISION": COMMIT},
     )
     assert proc.returncode == 0, f"build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     found = {p.suffix: p for p in out.iterdir()}
@@ -103,3 +106,13 @@ def test_the_licence_is_the_apache_2_text():
     assert text.lstrip().startswith("Apache License\n                           Version 2.0")
     assert "END OF TERMS AND CONDITIONS" in text
     assert len(text.splitlines()) == 202
+
+
+def test_the_build_records_the_git_commit_for_the_build_info(dists):
+    """setup.py writes exporter/REVISION into both (the wheel here is built from the sdist,
+    whose tree has no .git: the commit travels in the file)."""
+    with tarfile.open(dists["sdist"]) as tar:
+        member = tar.extractfile(f"{NAME}-{__version__}/exporter/REVISION")
+        assert member.read().decode().strip() == COMMIT
+    with zipfile.ZipFile(dists["wheel"]) as whl:
+        assert whl.read("exporter/REVISION").decode().strip() == COMMIT
