@@ -105,7 +105,8 @@ class Telemetry(CachedBlockSource):
         with self._lock:
             state = self._async.setdefault(function, _AsyncState())
             state.in_progress += 1
-            state.progress[token] = 0.0
+            # No progress until SPE reports some: its own example keeps percentProgress at 0
+            # for a whole run, and a ratio stuck at 0 would read as "no progress made".
             self._version += 1
 
     def async_progress(
@@ -115,6 +116,8 @@ class Telemetry(CachedBlockSource):
             return
         with self._lock:
             state = self._async.setdefault(function, _AsyncState())
+            if percent <= 0 and token not in state.progress:
+                return  # SPE has not reported any progress for this call (yet)
             state.progress[token] = max(0.0, min(1.0, float(percent) / 100.0))
             self._version += 1
 

@@ -7,8 +7,10 @@ format, fault kinds, the control API and which behaviours are confirmed vs assum
 from .faults import FAULT_KINDS, FaultError
 from .scenario import (
     DEFAULT_SCENARIO,
+    VARIANTS,
     Scenario,
     ScenarioError,
+    apply_variant,
     generate_scenario,
     load_scenario,
 )
@@ -18,11 +20,13 @@ from .state import SimState
 __all__ = [
     "DEFAULT_SCENARIO",
     "FAULT_KINDS",
+    "VARIANTS",
     "FaultError",
     "Scenario",
     "ScenarioError",
     "SimState",
     "Simulator",
+    "apply_variant",
     "generate_scenario",
     "load_scenario",
 ]

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+from .scenario import DEFAULT_SCENARIO, VARIANTS, ScenarioError, apply_variant, load_scenario
 from .simulator import Simulator
 
 DEMO_USERNAME = "admin"
@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario YAML file")
     parser.add_argument(
+        "--variant",
+        choices=list(VARIANTS),
+        default="default",
+        help="reading of unverified SPE behaviour to apply on top of the scenario",
+    )
+    parser.add_argument(
         "--listen",
         type=parse_listen,
         default=("127.0.0.1", 8474),
@@ -45,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = apply_variant(load_scenario(args.scenario), args.variant)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -192,8 +192,16 @@ def _store(call: Call, store_id: int):
     return store
 
 
+def _utc_known(call: Call) -> bool:
+    return call.state.scenario.behaviour.utc_zone_id == "known"
+
+
+def _by_start(call: Call) -> bool:
+    return call.state.scenario.behaviour.result_filter == "start"
+
+
 def _window(call: Call, zone_arg: str) -> tuple[Any, float, float]:
-    zone = resolve_zone_arg(call.args[zone_arg], call.state.local_zone)
+    zone = resolve_zone_arg(call.args[zone_arg], call.state.local_zone, _utc_known(call))
     t_from = parse_datetime_arg(call.args["fromIncluding"], zone)
     t_to = parse_datetime_arg(call.args["toExcluding"], zone)
     return zone, t_from, t_to
@@ -456,8 +464,13 @@ def get_credentials(call: Call) -> list[dict[str, Any]]:
 
 @api("GetTimeZones", INSTANCE_ID, scope=Scope.ACCESS)
 def get_time_zones(call: Call) -> list[dict[str, str]]:
-    # Result shape unknown (spe-api-notes §2.2); assumed id + displayName.
-    return [{"id": zid, "displayName": display} for zid, (_, display) in WINDOWS_ZONES.items()]
+    # Result shape unknown (spe-api-notes §2.2); assumed id + displayName. Whether "UTC" is
+    # listed is a scenario switch (behaviour.utc_zone_id).
+    return [
+        {"id": zid, "displayName": display}
+        for zid, (_, display) in WINDOWS_ZONES.items()
+        if zid != "UTC" or _utc_known(call)
+    ]
 
 
 @api("GetProfiles", INSTANCE_ID, Arg("raw", "bool"), scope=Scope.ACCESS)
@@ -465,15 +478,20 @@ def get_profiles(call: Call) -> list[dict[str, Any]]:
     if call.args["raw"] is not True:
         # "Currently only True is supported" (R1/R2); text assumed.
         raise ApiError("Only raw=true is supported.")
-    # The raw shape is largely unknown; id, name and serverSideExecution.automatic are known.
+    # Keys as captured by a third-party tool (X): id, name, owner, type, connector, details,
+    # serverSideExecution. Their values (type, connector, details) are assumed. Whether
+    # "automatic" comes back as a JSON boolean or a string is a switch (behaviour).
+    as_string = call.state.scenario.behaviour.automatic_flag == "string"
     return [
         {
             "id": p.id,
             "name": p.name,
+            "owner": p.owner,
             "type": p.type,
-            "ownerUserName": p.owner,
+            "connector": p.connector,
+            "details": {"folder": p.name, "credentialID": None},
             "serverSideExecution": {
-                "automatic": p.automatic,
+                "automatic": ("true" if p.automatic else "false") if as_string else p.automatic,
                 "automaticPauseBetweenExecutions": p.pause_between_executions_minutes,
                 "automaticMaintenanceWindows": [],
             },
@@ -511,23 +529,31 @@ def get_worker_results(call: Call) -> list[dict[str, Any]]:
     if temp is not None and (profile_id is not None or not wanted(temp.owner)):
         temp = None
     limits = state.scenario.limits
-    if t_to - t_from > limits.worker_results_max_window_days * 86400:
-        count = sum(history.count_profile_runs(p, t_from, t_to, call.now) for _, p in profiles)
-        if temp is not None:
-            count += history.count_interval_runs(
-                temp.interval_minutes * 60,
-                temp.offset_minutes * 60,
-                temp.duration_seconds,
-                t_from,
-                t_to,
-                call.now,
-            )
-        if count > limits.worker_results_wide_window_min_rows:
-            raise ApiError(NULLABLE_BUG)  # the real server's bug on wide windows (§1.9)
+    by_start = _by_start(call)
+    count = sum(
+        history.count_profile_runs(p, t_from, t_to, call.now, by_start) for _, p in profiles
+    )
+    if temp is not None:
+        count += history.count_interval_runs(
+            temp.interval_minutes * 60,
+            temp.offset_minutes * 60,
+            temp.duration_seconds,
+            t_from,
+            t_to,
+            call.now,
+            by_start,
+        )
+    wide = t_to - t_from > limits.worker_results_max_window_days * 86400
+    if wide and count > limits.worker_results_wide_window_min_rows:
+        raise ApiError(NULLABLE_BUG)  # the real server's bug on wide windows (§1.9)
+    row_limit = state.scenario.behaviour.result_row_limit
+    if row_limit is not None and count > row_limit:
+        # Captures: the same failure from about 5,000 rows, whatever the window's width.
+        raise ApiError(NULLABLE_BUG)
     machine = inst.spec.host.upper()
     rows = []
     for slot, p in profiles:
-        for r in history.profile_runs(p, slot, t_from, t_to, call.now):
+        for r in history.profile_runs(p, slot, t_from, t_to, call.now, by_start):
             rows.append(
                 {
                     "id": r.id,
@@ -544,7 +570,7 @@ def get_worker_results(call: Call) -> list[dict[str, Any]]:
     if temp is not None:
         cas = state.scenario.server.client_access_servers
         cas_name = cas[0].name if cas else state.scenario.server.name
-        for r in history.temporary_runs(temp, t_from, t_to, call.now):
+        for r in history.temporary_runs(temp, t_from, t_to, call.now, by_start):
             # Temporary/interactive runs carry no profileId/profileName (R3 capture).
             rows.append(
                 {
@@ -562,7 +588,8 @@ def get_worker_results(call: Call) -> list[dict[str, Any]]:
 
 
 def _job_zone(call: Call, zone_id: str):
-    return resolve_zone_arg(zone_id, call.state.local_zone)
+    # A job's own schedule zone (scenario data), not an argument: always resolvable.
+    return resolve_zone_arg(zone_id, call.state.local_zone, utc_known=True)
 
 
 @api("GetJobs", INSTANCE_ID, scope=Scope.ACCESS)
@@ -614,7 +641,7 @@ def get_job_results(call: Call) -> list[dict[str, Any]]:
         if job_id is not None and job.id != job_id:
             continue
         job_zone = _job_zone(call, job.time_zone_id)
-        for r in history.job_runs(job, slot, job_zone, t_from, t_to, call.now):
+        for r in history.job_runs(job, slot, job_zone, t_from, t_to, call.now, _by_start(call)):
             runs.append((r, job))
     runs.sort(key=lambda item: item[0].complete, reverse=True)  # newest first, as captured
     return [

@@ -26,6 +26,23 @@ class Run:
     complete: float
 
 
+def _k_range(
+    interval_s: int, offset_s: int, duration_s: int, t_from: float, t_to: float, now: float,
+    by_start: bool,
+) -> range:
+    """Run numbers k in the window and completed by ``now``.
+
+    The window filters on completion time (``t_from <= complete < t_to``) or, with
+    ``by_start``, on start time (``t_from <= start < t_to``); either way only finished runs
+    are listed (assumed: a worker result is written when the run ends).
+    """
+    shift = offset_s + (0 if by_start else duration_s)
+    first = math.ceil((t_from - shift) / interval_s)
+    last_in_window = math.ceil((t_to - shift) / interval_s) - 1
+    last_done = math.floor((now - duration_s - offset_s) / interval_s)
+    return range(first, min(last_in_window, last_done) + 1)
+
+
 def _interval_runs(
     interval_s: int,
     offset_s: int,
@@ -34,28 +51,24 @@ def _interval_runs(
     t_from: float,
     t_to: float,
     now: float,
+    by_start: bool = False,
 ) -> Iterator[Run]:
-    """Runs with t_from <= complete < t_to and complete <= now."""
-    first = math.ceil((t_from - duration_s - offset_s) / interval_s)
-    last_in_window = math.ceil((t_to - duration_s - offset_s) / interval_s) - 1
-    last_done = math.floor((now - duration_s - offset_s) / interval_s)
-    for k in range(first, min(last_in_window, last_done) + 1):
+    for k in _k_range(interval_s, offset_s, duration_s, t_from, t_to, now, by_start):
         start = k * interval_s + offset_s
         yield Run(id=k * RUN_ID_STRIDE + slot, k=k, start=start, complete=start + duration_s)
 
 
 def count_interval_runs(
-    interval_s: int, offset_s: int, duration_s: int, t_from: float, t_to: float, now: float
+    interval_s: int, offset_s: int, duration_s: int, t_from: float, t_to: float, now: float,
+    by_start: bool = False,
 ) -> int:
-    first = math.ceil((t_from - duration_s - offset_s) / interval_s)
-    last = min(
-        math.ceil((t_to - duration_s - offset_s) / interval_s) - 1,
-        math.floor((now - duration_s - offset_s) / interval_s),
-    )
-    return max(0, last - first + 1)
+    return len(_k_range(interval_s, offset_s, duration_s, t_from, t_to, now, by_start))
 
 
-def profile_runs(profile: ProfileSpec, slot: int, t_from: float, t_to: float, now: float):
+def profile_runs(
+    profile: ProfileSpec, slot: int, t_from: float, t_to: float, now: float,
+    by_start: bool = False,
+):
     if profile.interval_minutes is None:
         return iter(())
     return _interval_runs(
@@ -66,10 +79,13 @@ def profile_runs(profile: ProfileSpec, slot: int, t_from: float, t_to: float, no
         t_from,
         t_to,
         now,
+        by_start,
     )
 
 
-def temporary_runs(spec: TemporaryRunSpec, t_from: float, t_to: float, now: float):
+def temporary_runs(
+    spec: TemporaryRunSpec, t_from: float, t_to: float, now: float, by_start: bool = False
+):
     return _interval_runs(
         spec.interval_minutes * 60,
         spec.offset_minutes * 60,
@@ -78,10 +94,13 @@ def temporary_runs(spec: TemporaryRunSpec, t_from: float, t_to: float, now: floa
         t_from,
         t_to,
         now,
+        by_start,
     )
 
 
-def count_profile_runs(profile: ProfileSpec, t_from: float, t_to: float, now: float) -> int:
+def count_profile_runs(
+    profile: ProfileSpec, t_from: float, t_to: float, now: float, by_start: bool = False
+) -> int:
     if profile.interval_minutes is None:
         return 0
     return count_interval_runs(
@@ -91,16 +110,20 @@ def count_profile_runs(profile: ProfileSpec, t_from: float, t_to: float, now: fl
         t_from,
         t_to,
         now,
+        by_start,
     )
 
 
-def job_runs(job: JobSpec, slot: int, zone: tzinfo, t_from: float, t_to: float, now: float):
-    """Runs of an enabled job completed in [t_from, t_to) and by ``now``."""
+def job_runs(
+    job: JobSpec, slot: int, zone: tzinfo, t_from: float, t_to: float, now: float,
+    by_start: bool = False,
+):
+    """Runs of an enabled job in [t_from, t_to) (by completion or start) finished by ``now``."""
     if not job.enabled:
         return
     if job.interval_minutes is not None:
         yield from _interval_runs(
-            job.interval_minutes * 60, 0, job.duration_seconds, slot, t_from, t_to, now
+            job.interval_minutes * 60, 0, job.duration_seconds, slot, t_from, t_to, now, by_start
         )
         return
     assert job.time is not None
@@ -108,7 +131,8 @@ def job_runs(job: JobSpec, slot: int, zone: tzinfo, t_from: float, t_to: float, 
     for day in local_dates_between(t_from - job.duration_seconds, t_to, zone):
         start = datetime.combine(day.date(), at, tzinfo=zone).timestamp()
         complete = start + job.duration_seconds
-        if t_from <= complete < t_to and complete <= now:
+        filtered = start if by_start else complete
+        if t_from <= filtered < t_to and complete <= now:
             k = day.date().toordinal()
             yield Run(id=k * RUN_ID_STRIDE + slot, k=k, start=start, complete=complete)
 

@@ -43,6 +43,13 @@ JOB_RESULTS = ("succeeded", "failed")
 MESSAGE_TYPES = ("information", "warning", "error")
 CANCEL_STATUS_CODES = ("cancelled", "failed", "succeeded")
 
+# Switches for SPE behaviour that no capture or vendor text settles (see README.md,
+# "Unverified behaviour"): each reading is a value, and the tests run against all of them.
+AUTOMATIC_FLAG_SHAPES = ("boolean", "string")
+UTC_ZONE_ID = ("known", "unknown")
+RESULT_FILTERS = ("completion", "start")
+LONG_RUNNING_SHAPES = ("vendor", "progressing")
+
 DEFAULT_COMPLIANCE_ACTIVITIES = [
     "ComplianceChangeSettings",
     "CredentialsAdd",
@@ -124,7 +131,8 @@ class ProfileSpec:
     id: int
     name: str
     owner: str = "admin"
-    type: str = "Office365_Modern"
+    type: str = "archive"  # raw key "type"; the value set is not known (assumed)
+    connector: str = "Office365"  # raw key "connector"; values assumed
     automatic: bool = True
     interval_minutes: int | None = 60  # None: never runs on its own (manual profile)
     offset_minutes: int = 0
@@ -258,6 +266,26 @@ class Limits:
 
 
 @dataclass
+class Behaviour:
+    """Readings of unverified SPE behaviour; the defaults are the likeliest reading."""
+
+    # GetProfiles(raw) serverSideExecution.automatic: a JSON boolean, or the string
+    # "true"/"false" (SPE takes the string form on input; its output was never captured).
+    automatic_flag: str = "boolean"
+    # Whether "UTC" is a time zone id SPE knows (listed by GetTimeZones, accepted as
+    # timeZoneID/timeZoneId). Windows has it; nobody was seen sending it to SPE.
+    utc_zone_id: str = "known"
+    # Which time GetWorkerResults/GetJobResults windows filter on.
+    result_filter: str = "completion"
+    # GetWorkerResults fails with "Nullable object must have a value." when a window holds
+    # more rows than this (captures: about 5,000, whatever the width); null = no limit.
+    result_row_limit: int | None = 5000
+    # Long-running status envelopes: "vendor" = the vendor example (statusVersion jumps,
+    # percentProgress 0, statusText null, new log lines); "progressing" = step n of m.
+    long_running: str = "vendor"
+
+
+@dataclass
 class Scenario:
     server: ServerSpec
     instance_hosts: list[ServerRole]
@@ -269,6 +297,7 @@ class Scenario:
     maintenance_step_seconds: float = 0.5
     cancel_status_code: str = "cancelled"  # real value unconfirmed (spe-api-notes §4)
     limits: Limits = field(default_factory=Limits)
+    behaviour: Behaviour = field(default_factory=Behaviour)
 
     def copy(self) -> Scenario:
         """A copy whose run-time mutable parts are independent of the original.
@@ -290,6 +319,7 @@ class Scenario:
             maintenance_step_seconds=self.maintenance_step_seconds,
             cancel_status_code=self.cancel_status_code,
             limits=copy.copy(self.limits),
+            behaviour=copy.copy(self.behaviour),
         )
 
 
@@ -498,6 +528,7 @@ def _profile(value: Any, path: str) -> ProfileSpec:
     p = ProfileSpec(id=m.take("id", "int", min=1), name=m.take("name", "str", nonempty=True))
     p.owner = m.take("owner", "str", "admin", nonempty=True)
     p.type = m.take("type", "str", p.type)
+    p.connector = m.take("connector", "str", p.connector)
     p.automatic = m.take("automatic", "bool", True)
     p.interval_minutes = m.take("interval_minutes", "int?", 60, min=1, max=525600)
     p.offset_minutes = m.take("offset_minutes", "int", 0, min=0)
@@ -725,6 +756,40 @@ def _limits(value: Any) -> Limits:
     return lim
 
 
+def _behaviour(value: Any) -> Behaviour:
+    m = _Map(value, "behaviour")
+    b = Behaviour()
+    b.automatic_flag = m.take("automatic_flag", "str", b.automatic_flag,
+                              choices=AUTOMATIC_FLAG_SHAPES)
+    b.utc_zone_id = m.take("utc_zone_id", "str", b.utc_zone_id, choices=UTC_ZONE_ID)
+    b.result_filter = m.take("result_filter", "str", b.result_filter, choices=RESULT_FILTERS)
+    b.result_row_limit = m.take("result_row_limit", "int?", b.result_row_limit, min=1)
+    b.long_running = m.take("long_running", "str", b.long_running, choices=LONG_RUNNING_SHAPES)
+    m.done()
+    return b
+
+
+# Named variants: one per reading that differs from the default, applied on top of a
+# scenario. The integration tests run the exporter against every one of them.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "automatic-as-string": {"automatic_flag": "string"},
+    "utc-unknown": {"utc_zone_id": "unknown"},
+    "filter-on-start": {"result_filter": "start"},
+    "row-limit-20": {"result_row_limit": 20},
+    "progressing-long-running": {"long_running": "progressing"},
+}
+
+
+def apply_variant(scenario: Scenario, variant: str) -> Scenario:
+    """``scenario`` with the named variant's behaviour switches set (in place)."""
+    if variant not in VARIANTS:
+        raise ScenarioError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+    for key, value in VARIANTS[variant].items():
+        setattr(scenario.behaviour, key, value)
+    return scenario
+
+
 def parse_scenario(data: Any) -> Scenario:
     """Validate an already-parsed scenario dict and build the data model."""
     root = _Map(data, "")
@@ -756,6 +821,7 @@ def parse_scenario(data: Any) -> Scenario:
         "cancel_status_code", "str", "cancelled", choices=CANCEL_STATUS_CODES
     )
     scenario.limits = _limits(root.raw("limits", {}))
+    scenario.behaviour = _behaviour(root.raw("behaviour", {}))
     root.done()
     for f in scenario.faults:
         if f.function != ALL_FUNCTIONS and not f.function.strip():

@@ -102,6 +102,7 @@ class SimState:
             self.scenario.cancel_status_code,
             limits.task_expiry_seconds,
             limits.get_status_max_wait_ms,
+            shape=lambda: self.scenario.behaviour.long_running,
         )
         self.local_zone: tzinfo = server_zone(self.scenario.server.time_zone)
         self.api_thumbprint: str | None = None  # SHA-1 of the served cert, set by Simulator

@@ -1,9 +1,17 @@
 """Long-running tasks: tokens, status versions over real time, long-poll, cancel, expiry.
 
-A task advances one ``statusVersion`` (and one share of ``percentProgress``) per
-``step_seconds`` of real (monotonic) time - not simulated time, so ``advance()`` does not
-finish tasks. The work itself (``compute``) runs once, when the final status is first needed,
-so the final envelope carries the function's real result or error at that moment.
+A task advances one step per ``step_seconds`` of real (monotonic) time - not simulated
+time, so ``advance()`` does not finish tasks. How a step looks on the wire is the
+scenario's ``behaviour.long_running``:
+
+* ``vendor`` (default), as in the vendor's example (S1): ``statusVersion`` jumps (3, 9, ...,
+  the final one higher still), ``percentProgress`` stays 0, ``statusText`` is null and
+  ``logOutput`` carries the log lines new in that status.
+* ``progressing``: ``statusVersion`` + 1 and ``100/steps`` percent per step, ``statusText``
+  "step n of m" (our earlier invention, kept as a variant).
+
+The work itself (``compute``) runs once, when the final status is first needed, so the
+final envelope carries the function's real result or error at that moment.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ class Task:
     error_message: str
     never_finish: bool
     compute: Compute
+    shape: str = "vendor"
     cancelled_at: float | None = None
     cancelled_step: int | None = None
     final: dict[str, Any] | None = field(default=None, repr=False)
@@ -67,8 +76,20 @@ class Task:
         return self.created + (done + 1) * self.step_seconds
 
 
+def vendor_version(done: int) -> int:
+    """statusVersion after ``done`` steps in the vendor shape: 3, 9, 21, 39, ... (jumps)."""
+    return 3 + 3 * done * (done + 1)
+
+
 class TaskRegistry:
-    def __init__(self, cancel_status_code: str, expiry_seconds: float, max_wait_ms: int) -> None:
+    def __init__(
+        self,
+        cancel_status_code: str,
+        expiry_seconds: float,
+        max_wait_ms: int,
+        shape: Callable[[], str] = lambda: "vendor",
+    ) -> None:
+        self.shape = shape  # read at task creation: the scenario may change at run time
         self.cancel_status_code = cancel_status_code
         self.expiry_seconds = expiry_seconds
         self.max_wait_ms = max_wait_ms
@@ -99,6 +120,7 @@ class TaskRegistry:
             error_message=error_message,
             never_finish=never_finish,
             compute=compute,
+            shape=self.shape(),
         )
         with self._cond:
             self._purge(time.monotonic())
@@ -173,6 +195,22 @@ class TaskRegistry:
             return self._final(task, done, cancelled=True)
         if done >= task.steps:
             return self._final(task, done, cancelled=False)
+        if task.shape == "vendor":
+            return {
+                "error": None,
+                "token": task.token,
+                "statusVersion": vendor_version(done),
+                "statusCode": "running",
+                "percentProgress": 0,
+                "statusText": None,
+                "result": None,
+                # Only the lines new in this status, as in the vendor example.
+                "logOutput": (
+                    f"Starting {task.function}...\r\nCreating a list of items to process...\r\n"
+                    if done == 0
+                    else f"  {done * 400} items processed...\r\n"
+                ),
+            }
         return {
             "error": None,
             "token": task.token,
@@ -204,10 +242,13 @@ class TaskRegistry:
             except ApiError as exc:
                 code, error = "failed", exc.to_json()
         # As in the vendor example, the final status has no token and no progress.
+        version = (
+            vendor_version(done) + 248 if task.shape == "vendor" else FIRST_VERSION + done + 1
+        )
         task.final = {
             "error": error,
             "token": None,
-            "statusVersion": FIRST_VERSION + done + 1,
+            "statusVersion": version,
             "statusCode": code,
             "percentProgress": None,
             "statusText": None,

@@ -21,6 +21,8 @@ WINDOWS_ZONES: dict[str, tuple[str, str]] = {
     # id: (IANA zone, display name)
     "UTC": ("UTC", "(UTC) Coordinated Universal Time"),
     "GMT Standard Time": ("Europe/London", "(UTC+00:00) Dublin, Edinburgh, Lisbon, London"),
+    # Zero offset and no daylight saving time, like UTC.
+    "Greenwich Standard Time": ("Atlantic/Reykjavik", "(UTC+00:00) Monrovia, Reykjavik"),
     "W. Europe Standard Time": (
         "Europe/Berlin",
         "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
@@ -67,11 +69,14 @@ def server_zone(zone_id: str) -> tzinfo:
     return zone
 
 
-def resolve_zone_arg(zone_id: str, local_zone: tzinfo) -> tzinfo:
-    """Resolve a timeZoneID/timeZoneId argument. Only Windows ids, "UTC" and "$Local"."""
+def resolve_zone_arg(zone_id: str, local_zone: tzinfo, utc_known: bool = True) -> tzinfo:
+    """Resolve a timeZoneID/timeZoneId argument. Only Windows ids, "UTC" and "$Local".
+
+    ``utc_known=False`` models an SPE that does not know the id "UTC" (a scenario switch).
+    """
     if zone_id == LOCAL_ZONE_ID:
         return local_zone
-    if zone_id in WINDOWS_ZONES:
+    if zone_id in WINDOWS_ZONES and (zone_id != "UTC" or utc_known):
         return ZoneInfo(WINDOWS_ZONES[zone_id][0])
     # .NET's TimeZoneNotFoundException text; assumed to pass through unchanged.
     raise ApiError(f"The time zone ID '{zone_id}' was not found on the local computer.")

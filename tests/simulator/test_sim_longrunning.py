@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
-from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
+from exporter.simulator import DEFAULT_SCENARIO, Simulator, apply_variant, load_scenario
 
 from .conftest import SimApi, decode
 
@@ -79,7 +80,40 @@ def test_never_finish_keeps_running(sim_api: SimApi) -> None:
     first = _start(sim_api, steps=2, step_seconds=0.05, never_finish=True)
     time.sleep(0.3)
     env = _poll(sim_api, first["token"], -1, timeout_ms=0)
-    assert env["statusCode"] == "running" and env["percentProgress"] == 50
+    assert env["statusCode"] == "running" and env["statusVersion"] > first["statusVersion"]
+
+
+def _all_statuses(api: SimApi, **fault: object) -> list[dict]:
+    first = _start(api, **fault)
+    envs = [first]
+    while envs[-1]["statusCode"] == "running":
+        envs.append(_poll(api, first["token"], envs[-1]["statusVersion"]))
+    return envs
+
+
+def test_vendor_shape_is_the_default() -> None:
+    """As in the vendor's example: versions jump, no progress, no text, new log lines."""
+    with Simulator(load_scenario(DEFAULT_SCENARIO)) as sim:
+        envs = _all_statuses(SimApi(sim), steps=3, step_seconds=0.05)
+    running, final = envs[:-1], envs[-1]
+    versions = [e["statusVersion"] for e in envs]
+    assert versions[0] == 3 and versions[1] == 9  # the example's first two versions
+    assert all(b - a > 1 for a, b in itertools.pairwise(versions))  # jumps, not +1
+    assert all(e["percentProgress"] == 0 and e["statusText"] is None for e in running)
+    assert "Starting GetStores" in running[0]["logOutput"]
+    assert all(e["logOutput"].endswith("\r\n") for e in running)
+    assert len({e["logOutput"] for e in running}) == len(running)  # each status: new lines
+    assert final["statusCode"] == "succeeded" and final["percentProgress"] is None
+    assert final["logOutput"] is None and final["token"] is None
+
+
+def test_progressing_shape_is_a_variant() -> None:
+    scenario = apply_variant(load_scenario(DEFAULT_SCENARIO), "progressing-long-running")
+    with Simulator(scenario) as sim:
+        envs = _all_statuses(SimApi(sim), steps=2, step_seconds=0.05)
+    assert [e["statusVersion"] for e in envs] == [1, 2, 4]
+    assert [e["percentProgress"] for e in envs] == [0, 50, None]
+    assert envs[1]["statusText"] == "GetStores: step 1 of 2"
 
 
 def test_unknown_token_gives_404(api: SimApi) -> None:

@@ -156,7 +156,9 @@ def test_thumbprint_pin_of_the_simulator(sim, attr):
         wrong.call("GetEnvironmentInfo")
 
 
-def test_long_running_success_reports_progress(sim, client, recorder):
+def test_long_running_success_reports_progress(sim, client, recorder, monkeypatch):
+    # The vendor shape (default) never reports progress; the progressing variant does.
+    monkeypatch.setattr(sim.state.scenario.behaviour, "long_running", "progressing")
     sim.state.set_fault("GetEnvironmentInfo", "long_running", steps=3, step_seconds=0.1)
     seen = []
     result = client.call("GetEnvironmentInfo", on_progress=seen.append)
