@@ -400,6 +400,19 @@ def overview() -> dict:
     lay.add(timeseries("Dashboard messages by severity",
                        [(q("sum by (severity) (mailstore_spe_service_messages{S})"),
                          "{{severity}}")], "short"), 12, 8)
+    lay.add(timeseries("Dashboard messages by category",
+                       [(q("sum by (category) (mailstore_spe_service_messages_by_category{S})"),
+                         "{{category}}")], "short",
+                       "Category derived from the message text; sub-items not counted.",
+                       stack=True), 12, 8)
+    lay.add(table("Instances restarting (time range)",
+                  [(q("increase(mailstore_spe_instance_process_restarts_total{S}[$__range]) > 0"),
+                    "")],
+                  {"target": ("Target", ""), "instance_id": ("Instance", ""),
+                   "Value": ("Restarts", "short")},
+                  "Changes of the instance process (processUniqueID) seen by the exporter "
+                  "in the selected time range.",
+                  sort_by="Value"), 12, 8)
     lay.add(table("Stores with problems",
                   [(q('label_replace(mailstore_spe_store_error{S} == 1, "problem", "error", "", "")'
                       ' or label_replace(mailstore_spe_store_needs_upgrade{S} == 1, "problem", '
@@ -487,6 +500,23 @@ def instance() -> dict:
     lay.add(timeseries("Archived messages over time",
                        [(q("mailstore_spe_instance_messages{I}"), "{{instance_id}}")],
                        "short"), 12, 8)
+
+    lay.row("Users")
+    lay.add(timeseries("Users by MFA status",
+                       [(q("mailstore_spe_instance_users_by_mfa_status{I}"),
+                         "{{mfa_status}}")], "short",
+                       "Users (without $archiveadmin) by mfaStatus as SPE reports it.",
+                       stack=True), 12, 8)
+    lay.add(timeseries("Process restarts",
+                       [(q("increase(mailstore_spe_instance_process_restarts_total{I}"
+                           "[$__rate_interval])"), "{{instance_id}}")], "short",
+                       "Changes of the instance process (processUniqueID) between polls.",
+                       bars=True), 8, 8)
+    lay.add(stat("Current process first seen",
+                 [(q("mailstore_spe_instance_process_first_seen_timestamp_seconds{I} * 1000"),
+                   "first seen")], "dateTimeFromNow",
+                 "When the exporter first saw the current instance process (not its start "
+                 "time, which SPE does not report)."), 4, 8)
 
     lay.row("Process")
     lay.add(timeseries("CPU",

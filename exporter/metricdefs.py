@@ -190,6 +190,12 @@ _DEFS: tuple[FamilyDef, ...] = (
         f"error; other types as reported). {_CACHED}",
         ("target", "severity"),
     ),
+    FamilyDef(
+        "mailstore_spe_service_messages_by_category", "gauge",
+        f"Dashboard messages by a category derived from their text (update, license, "
+        f"search_index, smtp, certificate, other); sub-items are not counted. {_CACHED}",
+        ("target", "category"),
+    ),
     # --- Instances ---
     FamilyDef(
         "mailstore_spe_instance_info", "gauge",
@@ -228,6 +234,16 @@ _DEFS: tuple[FamilyDef, ...] = (
         f"Messages archived in the instance. {_CACHED}", _TI,
     ),
     FamilyDef(
+        "mailstore_spe_instance_process_restarts", "counter",
+        f"Instance process restarts seen by the exporter (processUniqueID changed between "
+        f"two polls); starts at 0 when the exporter first sees the instance. {_CACHED}", _TI,
+    ),
+    FamilyDef(
+        "mailstore_spe_instance_process_first_seen_timestamp_seconds", "gauge",
+        f"When the exporter first saw the current instance process (its processUniqueID); "
+        f"not the process start time, which SPE does not report. {_CACHED}", _TI,
+    ),
+    FamilyDef(
         "mailstore_spe_instance_process_cpu_seconds", "counter",
         f"CPU time of the instance process in seconds; resets when the process restarts. "
         f"{_CACHED}", _TI,
@@ -264,6 +280,12 @@ _DEFS: tuple[FamilyDef, ...] = (
     FamilyDef(
         "mailstore_spe_instance_users", "gauge",
         f"Users of the instance, excluding $archiveadmin. {_CACHED}", _TI,
+    ),
+    FamilyDef(
+        "mailstore_spe_instance_users_by_mfa_status", "gauge",
+        f"Users of the instance (excluding $archiveadmin) by mfaStatus as SPE reports it "
+        f"(Disabled and Enabled always present, other values as reported). {_CACHED}",
+        ("target", "instance_id", "mfa_status"),
     ),
     FamilyDef(
         "mailstore_spe_instance_legal_hold_enabled", "gauge",

@@ -5,6 +5,11 @@ type after an upgrade. Every accessor here checks the type it needs and raises a
 ``ParseError`` naming the API function and the path of the field, so a malformed
 result becomes one clear failure of one collector or instance, never a stray
 ``KeyError``/``TypeError`` deep inside a collector.
+
+Where SPE's output type was never captured, the accessors take both plausible forms
+(spe-api-fidelity-check.md): a flag is a JSON boolean or the string "true"/"false" in any
+case (SPE takes ``"automatic": "true"`` as a string on input), a number or id is a JSON
+number or a numeric string. Anything else is still an error naming the field.
 """
 
 from __future__ import annotations
@@ -35,6 +40,28 @@ def _describe(value: Any) -> str:
 def _is_number(value: Any) -> bool:
     # bool is an int subclass, but true/false where a number belongs is a shape error.
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _as_number(value: Any) -> int | float | None:
+    """A JSON number, or a numeric string as SPE might send one; None for anything else."""
+    if _is_number(value):
+        return value
+    if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
+        text = value.strip()
+        return int(text) if text.lstrip("+-").isdigit() else float(text)
+    return None
+
+
+def _as_flag(value: Any) -> bool | None:
+    """A JSON boolean or the string "true"/"false" (any case); None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value.strip().lower())
+    return None
 
 
 class Record:
@@ -83,10 +110,11 @@ class Record:
 
     def number(self, key: str) -> float:
         value = self._get(key, "a number")
-        if not _is_number(value):
+        number = _as_number(value)
+        if number is None:
             raise self._fail(key, "a number", value)
         try:
-            return float(value)
+            return float(number)
         except OverflowError:  # an integer beyond the float range
             raise self._fail(key, "a number in the float range", value) from None
 
@@ -95,9 +123,10 @@ class Record:
 
     def integer(self, key: str) -> int:
         value = self._get(key, "an integer")
-        if not _is_number(value) or (isinstance(value, float) and not value.is_integer()):
+        number = _as_number(value)
+        if number is None or (isinstance(number, float) and not number.is_integer()):
             raise self._fail(key, "an integer", value)
-        return int(value)
+        return int(number)
 
     def integer_or_none(self, key: str) -> int | None:
         return self.integer(key) if self.has(key) else None
@@ -118,9 +147,10 @@ class Record:
 
     def flag(self, key: str) -> bool:
         value = self._get(key, "true or false")
-        if not isinstance(value, bool):
+        flag = _as_flag(value)
+        if flag is None:
             raise self._fail(key, "true or false", value)
-        return value
+        return flag
 
     def flag_or_none(self, key: str) -> bool | None:
         return self.flag(key) if self.has(key) else None

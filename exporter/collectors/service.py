@@ -2,10 +2,15 @@
 
 ``mailstore_spe_up`` is not produced here: the scheduler derives it from this
 collector's and the environment collector's success.
+
+Dashboard messages are SPE's own alert feed. An entry with ``isSubItem`` true details the
+entry before it, so only top-level entries are counted (by severity and by a category
+derived from the text; the category set is fixed, so the series stay bounded).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -17,6 +22,30 @@ FUNCTION = "GetServiceStatus"
 
 SEVERITIES = ("information", "warning", "error")
 MANAGEMENT_SERVER = "managementServer"
+
+# Categories of dashboard messages, first match wins. Patterns follow texts seen on real
+# SPE systems (spe-api-notes §2.2) and the console's message list (updates, licence
+# problems, index rebuilds, SMTP security); anything else is "other".
+MESSAGE_CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("update", re.compile(r"\bversion\b.*\bavailable\b|\bupdate\b", re.I)),
+    ("license", re.compile(r"\blicen[cs]", re.I)),
+    ("search_index", re.compile(r"\bsearch index", re.I)),
+    ("smtp", re.compile(r"\bSMTP\b", re.I)),
+    ("certificate", re.compile(r"\bcertificate", re.I)),
+)
+OTHER = "other"
+
+
+def message_category(text: str) -> str:
+    for category, pattern in MESSAGE_CATEGORIES:
+        if pattern.search(text):
+            return category
+    return OTHER
+
+
+def top_level_messages(rec: Record) -> list[Record]:
+    """Dashboard messages without their sub-items (``isSubItem`` missing means top level)."""
+    return [m for m in rec.records("messages") if not m.flag_or_none("isSubItem")]
 
 
 def _system_properties(server: Record, environment: Record | None) -> Record | None:
@@ -70,9 +99,14 @@ def parse_service_status(target: str, result: Any) -> list[Sample]:
         if running is not None:
             out.add("mailstore_spe_instance_host_running_instances", running, server_name=name)
 
-    counts = Counter(message.text("type") for message in rec.records("messages"))
+    messages = top_level_messages(rec)
+    counts = Counter(message.text("type") for message in messages)
     for severity in (*SEVERITIES, *sorted(set(counts) - set(SEVERITIES))):
         out.add("mailstore_spe_service_messages", counts[severity], severity=severity)
+    categories = Counter(message_category(message.text("text")) for message in messages)
+    for category in (*(c for c, _ in MESSAGE_CATEGORIES), OTHER):
+        out.add("mailstore_spe_service_messages_by_category", categories[category],
+                category=category)
     return out.samples
 
 

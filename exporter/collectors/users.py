@@ -1,11 +1,14 @@
 """Users collector: GetUsers -> number of users per instance, without $archiveadmin.
 
 ``$archiveadmin`` is the service provider's system account and exists in every
-instance, so it is not a user anyone licenses.
+instance, so it is not a user anyone licenses. Users are also counted by ``mfaStatus``
+as SPE spells it (``Disabled`` was captured; ``Enabled`` is assumed; both always
+present, other values as reported; a missing status counts as "").
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from exporter.collectors.base import CollectContext, Sample
@@ -15,13 +18,20 @@ from exporter.collectors.samples import SampleBuilder
 
 FUNCTION = "GetUsers"
 ARCHIVE_ADMIN = "$archiveadmin"
+MFA_STATUSES = ("Disabled", "Enabled")
 
 
 def parse_users(target: str, instance_id: str, result: Any) -> list[Sample]:
-    names = [user.text("userName") for user in records_of(result, FUNCTION)]
-    users = sum(1 for name in names if name.lower() != ARCHIVE_ADMIN)
+    users = [
+        user for user in records_of(result, FUNCTION)
+        if user.text("userName").lower() != ARCHIVE_ADMIN
+    ]
+    mfa = Counter(user.text_or_none("mfaStatus") or "" for user in users)
     out = SampleBuilder(target)
-    out.add("mailstore_spe_instance_users", users, instance_id=instance_id)
+    out.add("mailstore_spe_instance_users", len(users), instance_id=instance_id)
+    for status in (*MFA_STATUSES, *sorted(set(mfa) - set(MFA_STATUSES))):
+        out.add("mailstore_spe_instance_users_by_mfa_status", mfa[status],
+                instance_id=instance_id, mfa_status=status)
     return out.samples
 
 

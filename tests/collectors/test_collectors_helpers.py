@@ -55,7 +55,7 @@ def test_mb_to_bytes() -> None:
 
 
 def test_record_errors_name_function_and_field() -> None:
-    rec = records_of([{"n": "12", "b": 1, "x": None}], "GetThing")[0]
+    rec = records_of([{"n": "12 items", "b": 1, "x": None}], "GetThing")[0]
     with pytest.raises(ParseError, match=r"GetThing: result\[0\]\.n: expected a number, got str"):
         rec.number("n")
     with pytest.raises(ParseError, match=r"GetThing: result\[0\]\.b: expected true or false"):
@@ -65,6 +65,38 @@ def test_record_errors_name_function_and_field() -> None:
     with pytest.raises(ParseError, match=r"result\[0\]\.missing: missing"):
         rec.identifier("missing")
     assert rec.text_or_none("x") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "flag"),
+    [(True, True), (False, False), ("true", True), ("False", False), ("TRUE", True),
+     (" false ", False)],
+)
+def test_flags_accept_json_booleans_and_true_false_strings(raw, flag) -> None:
+    # SPE takes "automatic": "true" as a string on input; its output type is unknown.
+    assert Record({"automatic": raw}, "GetProfiles").flag("automatic") is flag
+
+
+@pytest.mark.parametrize("raw", ["yes", "1", 1, 0, "", [], {}])
+def test_other_flag_values_are_errors_naming_the_field(raw) -> None:
+    with pytest.raises(ParseError, match=r"GetProfiles: result\.automatic: expected true or false"):
+        Record({"automatic": raw}, "GetProfiles").flag("automatic")
+
+
+def test_numbers_and_integers_accept_numeric_strings() -> None:
+    rec = Record({"a": "12", "b": " 3.5 ", "c": "-7", "d": "1e3", "e": 4}, "F")
+    assert (rec.number("a"), rec.number("b"), rec.number("c"), rec.number("d")) == (
+        12.0, 3.5, -7.0, 1000.0
+    )
+    assert (rec.integer("a"), rec.integer("c"), rec.integer("d"), rec.integer("e")) == (
+        12, -7, 1000, 4
+    )
+    assert rec.identifier("a") == "12" and rec.identifier("e") == "4"
+    for bad in ("12 MB", "0x10", "", "nan", "inf"):
+        with pytest.raises(ParseError, match=r"F: result\.x: expected a number, got str"):
+            Record({"x": bad}, "F").number("x")
+    with pytest.raises(ParseError, match=r"result\.b: expected an integer, got str ' 3\.5 '"):
+        rec.integer("b")
 
 
 def test_bool_is_not_a_number_and_ids_become_strings() -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collectors_testkit import TARGET, FakeClient, by_instance, make_ctx, series, states, value
+from collectors_testkit import NOW, TARGET, FakeClient, by_instance, make_ctx, series, states, value
 
 from exporter.collectors.compliance import parse_compliance
 from exporter.collectors.credentials import parse_credentials
-from exporter.collectors.process import parse_process
+from exporter.collectors.process import ProcessCollector, parse_process
 from exporter.collectors.statistics import StatisticsCollector, parse_statistics
 from exporter.collectors.stores import StoresCollector, parse_stores
 from exporter.collectors.users import UsersCollector, parse_users
@@ -80,6 +80,41 @@ def test_process_counters_are_exported_as_is_in_base_units() -> None:
     assert value(samples, "mailstore_spe_instance_process_private_memory_bytes") == 667754496
 
 
+def test_process_restarts_count_changes_of_process_unique_id() -> None:
+    current = dict(PROCESS)
+    client = FakeClient({"GetInstanceProcessLiveStatistics": lambda **_: current})
+    collector = ProcessCollector()
+    clock = {"now": NOW}
+
+    def poll() -> list:
+        result = collector.collect(make_ctx(client, now=lambda: clock["now"]))
+        assert result.success, result.errors
+        return result.samples
+
+    def seen(samples) -> tuple[float, float]:
+        return (value(samples, "mailstore_spe_instance_process_restarts_total"),
+                value(samples, "mailstore_spe_instance_process_first_seen_timestamp_seconds"))
+
+    assert seen(poll()) == (0, NOW)  # first sight: no restart, first seen now
+    clock["now"] += 60
+    assert seen(poll()) == (0, NOW)  # same process
+    current["processUniqueID"] = "11111111-0000-0000-0000-000000000000"
+    clock["now"] += 60
+    assert seen(poll()) == (1, NOW + 120)
+    # A malformed result fails the instance and changes nothing remembered.
+    current.pop("totalIOReadBytes")
+    current["processUniqueID"] = "22222222-0000-0000-0000-000000000000"
+    clock["now"] += 60
+    assert not collector.collect(make_ctx(client, now=lambda: clock["now"])).success
+    current["totalIOReadBytes"] = 1
+    current["processUniqueID"] = "11111111-0000-0000-0000-000000000000"
+    clock["now"] += 60
+    assert seen(poll()) == (1, NOW + 120)
+    # A result without processUniqueID keeps the last known process.
+    current.pop("processUniqueID")
+    assert seen(poll()) == (1, NOW + 120)
+
+
 def test_stores_sizes_health_and_state_set() -> None:
     samples = parse_stores(TARGET, "acme", STORES)
     assert value(samples, "mailstore_spe_store_size_bytes", store_id="13",
@@ -104,6 +139,19 @@ def test_stores_sizes_health_and_state_set() -> None:
 def test_users_exclude_archiveadmin() -> None:
     samples = parse_users(TARGET, "acme", USERS)
     assert value(samples, "mailstore_spe_instance_users", instance_id="acme") == 2
+    assert states(samples, "mailstore_spe_instance_users_by_mfa_status", "mfa_status") == {
+        "Disabled": 2, "Enabled": 0
+    }
+
+
+def test_users_by_mfa_status_keep_spe_spelling_and_unknown_values() -> None:
+    users = [*USERS, {"userName": "a", "mfaStatus": "Enabled"},
+             {"userName": "b", "mfaStatus": "Initialized"}, {"userName": "c"}]
+    samples = parse_users(TARGET, "acme", users)
+    assert states(samples, "mailstore_spe_instance_users_by_mfa_status", "mfa_status") == {
+        "Disabled": 2, "Enabled": 1, "Initialized": 1, "": 1
+    }
+    assert value(samples, "mailstore_spe_instance_users", instance_id="acme") == 5
 
 
 def test_compliance_legal_hold() -> None:
@@ -141,7 +189,7 @@ def test_one_instance_without_provider_access_does_not_fail_the_others() -> None
 def test_malformed_results_fail_only_their_instance_with_a_clear_message() -> None:
     client = FakeClient({"GetInstanceStatistics": by_instance({
         "acme": STATISTICS,
-        "beta": {**STATISTICS, "totalSizeMB": "917522"},
+        "beta": {**STATISTICS, "totalSizeMB": "917522 MB"},
         "gamma": {k: v for k, v in STATISTICS.items() if k != "numberOfMessages"},
         "delta": None,
     })})
@@ -151,7 +199,7 @@ def test_malformed_results_fail_only_their_instance_with_a_clear_message() -> No
                                         "delta": False}
     assert result.errors == [
         "instance beta: GetInstanceStatistics: result.totalSizeMB: expected a number, "
-        "got str '917522'",
+        "got str '917522 MB'",
         "instance gamma: GetInstanceStatistics: result.numberOfMessages: missing, "
         "expected a number",
         "instance delta: GetInstanceStatistics: result: expected an object, got null",

@@ -109,11 +109,11 @@ def test_vanished_job_disappears() -> None:
 
 
 def test_malformed_jobs_fail_the_instance_clearly() -> None:
-    client = FakeClient({"GetJobs": [{**JOBS[0], "enabled": "true"}], "GetJobResults": []})
+    client = FakeClient({"GetJobs": [{**JOBS[0], "enabled": "yes"}], "GetJobResults": []})
     result = JobsCollector().collect(make_ctx(client))
     assert result.instance_outcomes == {"acme": False}
     assert result.errors == [
-        "instance acme: GetJobs: result[0].enabled: expected true or false, got str 'true'"
+        "instance acme: GetJobs: result[0].enabled: expected true or false, got str 'yes'"
     ]
     assert client.calls_of("GetJobResults") == []
 

@@ -109,6 +109,10 @@ EXTRAS = {
     "process_start_time_seconds", "process_open_fds", "process_max_fds", "python_info",
     "python_gc_objects_collected_total", "python_gc_objects_uncollectable_total",
     "python_gc_collections_total",
+    "mailstore_spe_service_messages_by_category",  # signals operators miss (issue 12)
+    "mailstore_spe_instance_users_by_mfa_status",
+    "mailstore_spe_instance_process_restarts_total",
+    "mailstore_spe_instance_process_first_seen_timestamp_seconds",
 }
 
 

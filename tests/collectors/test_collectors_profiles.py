@@ -272,7 +272,8 @@ def test_unknown_result_is_counted_and_shown_in_the_state_set() -> None:
 @pytest.mark.parametrize(
     ("bad_row", "message"),
     [
-        ({"itemsArchived": "4"}, "result[1].itemsArchived: expected a number, got str '4'"),
+        ({"itemsArchived": "four"}, "result[1].itemsArchived: expected a number, got str 'four'"),
+        ({"itemsArchived": True}, "result[1].itemsArchived: expected a number, got bool True"),
         ({"id": None}, "result[1].id: null, expected an id"),
         ({"result": 3}, "result[1].result: expected a string, got int 3"),
         ({"completeTime": "2026-05-02T12:01:01 PM"},

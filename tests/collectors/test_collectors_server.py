@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from collectors_testkit import TARGET, FakeClient, make_ctx, series, states, value
 
-from exporter.collectors.base import InstanceRef
+from exporter.collectors.base import InstanceRef, ParseError
 from exporter.collectors.environment import EnvironmentCollector, parse_environment
 from exporter.collectors.instances import InstancesCollector, instance_samples, parse_instance_rows
 from exporter.collectors.service import ServiceCollector, parse_service_status
@@ -107,6 +108,33 @@ def test_service_messages_always_have_three_severities_plus_unknown_types() -> N
     assert states(quiet, "mailstore_spe_service_messages", "severity") == {
         "information": 0, "warning": 0, "error": 0
     }
+
+
+def test_service_message_sub_items_are_not_counted_and_categories_are_bounded() -> None:
+    def msg(kind: str, text: str, sub: object = False) -> dict:
+        return {"type": kind, "text": text, "isSubItem": sub, "tag": None, "flags": None}
+
+    messages = [
+        msg("information", "A new MailStore Service Provider Edition version (26.2.0.24007) "
+            "is available."),
+        msg("error", "Instance globex on ih01: One or more search indexes have to be rebuilt."),
+        msg("error", "Archive store 2024", sub=True),
+        msg("error", "Archive store 2025", sub="true"),  # a string flag is read too
+        msg("warning", "The license could not be updated."),
+        msg("warning", "The SMTP settings are configured to use an unencrypted connection."),
+        msg("error", "Something nobody has seen before."),
+        {"type": "warning", "text": "No isSubItem key at all: top level."},
+    ]
+    samples = parse_service_status(TARGET, {**SERVICE_STATUS, "messages": messages})
+    assert states(samples, "mailstore_spe_service_messages", "severity") == {
+        "information": 1, "warning": 3, "error": 2
+    }
+    assert states(samples, "mailstore_spe_service_messages_by_category", "category") == {
+        "update": 1, "license": 1, "search_index": 1, "smtp": 1, "certificate": 0, "other": 2
+    }
+    bad = {**SERVICE_STATUS, "messages": [msg("error", "x", sub="maybe")]}
+    with pytest.raises(ParseError, match=r"messages\[0\]\.isSubItem: expected true or false"):
+        parse_service_status(TARGET, bad)
 
 
 def test_service_collector_with_null_server_list_fails_clearly() -> None:

@@ -78,9 +78,9 @@ def _set_envelope(key, value):
 
 SHAPES = [
     # (id, function, override, collector, error text, counted (function, reason) or None)
-    ("string-for-number", "GetInstanceStatistics",
-     _each_result(lambda r: r.update(totalSizeMB="881094")), "statistics",
-     "result.totalSizeMB: expected a number, got str '881094'",
+    ("word-for-number", "GetInstanceStatistics",
+     _each_result(lambda r: r.update(totalSizeMB="881094 MB")), "statistics",
+     "result.totalSizeMB: expected a number, got str '881094 MB'",
      ("GetInstanceStatistics", "invalid_response")),
     ("missing-field", "GetStores",
      _each_result(lambda r: r.pop("requestedState")), "stores",

@@ -109,10 +109,17 @@ def test_status_of_every_instance_is_a_state_set(polled):
 def test_service_status_values(polled):
     _, body = polled
     v = metric_values(body)
+    top_level = [m for m in SCENARIO["messages"] if not m.get("is_sub_item")]
+    assert len(top_level) < len(SCENARIO["messages"])  # the scenario has a sub-item
     for severity in ("information", "warning", "error"):
-        expected = sum(1 for m in SCENARIO["messages"] if m["type"] == severity)
+        expected = sum(1 for m in top_level if m["type"] == severity)
         key = k(severity=severity)
         assert v[("mailstore_spe_service_messages", key)] == expected
+    # One update notice, one SMTP warning, one index rebuild; the sub-item is not counted.
+    categories = {"update": 1, "smtp": 1, "search_index": 1, "license": 0, "certificate": 0,
+                  "other": 0}
+    for category, expected in categories.items():
+        assert v[("mailstore_spe_service_messages_by_category", k(category=category))] == expected
     for host in SCENARIO["instance_hosts"]:
         on_host = [i for i in INSTANCES.values() if i["host"] == host["name"]]
         key = k(server_name=host["name"])
@@ -131,6 +138,10 @@ def test_users_exclude_archiveadmin_and_legal_hold(polled):
             assert ("mailstore_spe_instance_users", key) not in v
             continue
         assert v[("mailstore_spe_instance_users", key)] == len(inst["users"])
+        for status in ("Disabled", "Enabled"):
+            expected = sum(1 for u in inst["users"] if u.get("mfa_status", "Disabled") == status)
+            mfa = k(instance_id=inst["id"], mfa_status=status)
+            assert v[("mailstore_spe_instance_users_by_mfa_status", mfa)] == expected
         expected = int(bool(inst.get("legal_hold_enabled")))
         assert v[("mailstore_spe_instance_legal_hold_enabled", key)] == expected
 

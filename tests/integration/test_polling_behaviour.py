@@ -161,3 +161,23 @@ def test_overlapping_runs_are_skipped_and_counted(simulator):
     finally:
         simulator.state.clear_faults()
         exp.stop()
+
+
+def test_instance_process_restarts_are_counted(simulator):
+    with serving_exporter(simulator) as exp:
+        exp.poller.run_collector("simulator", "process")
+        key = k(instance_id="acme")
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_instance_process_restarts_total", key)] == 0
+        first_seen = v[("mailstore_spe_instance_process_first_seen_timestamp_seconds", key)]
+        assert first_seen == simulator.state.now()
+        for _ in range(2):  # two restarts, each seen by a poll
+            simulator.state.stop_instance("acme")
+            simulator.state.start_instance("acme")
+            simulator.state.advance(60)
+            exp.poller.run_collector("simulator", "process")
+        v = metric_values(scrape(exp))
+        assert v[("mailstore_spe_instance_process_restarts_total", key)] == 2
+        restarted = v[("mailstore_spe_instance_process_first_seen_timestamp_seconds", key)]
+        assert restarted == simulator.state.now() == first_seen + 120
+        assert v[("mailstore_spe_instance_process_restarts_total", k(instance_id="globex"))] == 0
