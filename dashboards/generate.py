@@ -405,9 +405,9 @@ def overview() -> dict:
                          "{{category}}")], "short",
                        "Category derived from the message text; sub-items not counted.",
                        stack=True), 12, 8)
-    lay.add(table("Instances restarting (time range)",
-                  [(q("increase(mailstore_spe_instance_process_restarts_total{S}[$__range]) > 0"),
-                    "")],
+    lay.add(table("Most restarted instances (time range)",
+                  [(q("topk(10, increase(mailstore_spe_instance_process_restarts_total{S}"
+                      "[$__range]))"), "")],
                   {"target": ("Target", ""), "instance_id": ("Instance", ""),
                    "Value": ("Restarts", "short")},
                   "Changes of the instance process (processUniqueID) seen by the exporter "
