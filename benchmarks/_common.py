@@ -18,9 +18,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from exporter.app import Exporter  # noqa: E402
-from exporter.collectors.base import Sample  # noqa: E402
+from exporter.collectors.base import CollectContext  # noqa: E402
 from exporter.config import parse_config  # noqa: E402
+from exporter.samples import Sample, SampleList  # noqa: E402
 from exporter.simulator import Simulator, generate_scenario, load_scenario  # noqa: E402
+from exporter.snapshot import RunSink  # noqa: E402
 
 USERNAME, PASSWORD = "admin", "admin-password"
 TARGET = "bench"
@@ -97,6 +99,13 @@ def _relabel(samples: Iterable[Sample], instance_id: str) -> list[Sample]:
     return out
 
 
+def swap_samples(exp: Exporter, collector: str, samples: list[Sample], at: float) -> None:
+    """Render ``samples`` and swap them into the store, as a run of ``collector`` would."""
+    sink = RunSink()
+    sink.put(samples)
+    exp.store.swap(TARGET, collector, sink, at)
+
+
 def populate_synthetic(exp: Exporter, sim: Simulator, instances: int) -> dict[str, list[Sample]]:
     """Poll ``sim`` (a small scenario) once for real, then replicate every per-instance
     sample group to ``instances`` instances and swap the result into the store, so the
@@ -104,31 +113,49 @@ def populate_synthetic(exp: Exporter, sim: Simulator, instances: int) -> dict[st
 
     Returns collector -> the samples swapped in (for re-swapping during a "poll").
     """
-    poller = exp.poller
-    rt = poller.targets[TARGET]
+    rt = exp.poller.targets[TARGET]
     results = {}
     for name in sorted(rt.plans, key=lambda n: n != "instances"):
-        results[name] = poller.run_collector(TARGET, name)
+        # As the scheduler runs it, but keeping the samples instead of rendering them.
+        sink = SampleList()
+        ctx = CollectContext(
+            target=TARGET,
+            client=rt.client,
+            instance_filter=rt.instance_filter,
+            concurrency=rt.concurrency,
+            known_instances=rt.known_instances,
+            executor=rt.executor,
+            sink=sink,
+        )
+        result = rt.collectors[name].collect(ctx)
+        if name == "instances" and result.instances is not None:
+            rt.known_instances = list(result.instances)
+        results[name] = (result, sink.samples)
     swapped: dict[str, list[Sample]] = {}
     now = time.time()
-    for name, result in results.items():
+    for name, (result, run_samples) in results.items():
         by_instance: dict[str, list[Sample]] = {}
         rest: list[Sample] = []
-        for s in result.samples:
+        for s in run_samples:
             iid = dict(s.labels).get("instance_id")
             if iid is None:
                 rest.append(s)
             else:
                 by_instance.setdefault(iid, []).append(s)
         if not by_instance:
-            swapped[name] = result.samples
+            swapped[name] = run_samples
+            swap_samples(exp, name, run_samples, now)
+            exp.health.record_run(
+                TARGET, name, success=result.success, duration=1.0, finished_at=now,
+                error=None,
+            )
             continue
         templates = [by_instance[k] for k in sorted(by_instance)]
         samples = list(rest)
         for i in range(instances):
             samples.extend(_relabel(templates[i % len(templates)], f"bench{i:05d}"))
         swapped[name] = samples
-        exp.store.swap(TARGET, name, samples, now)
+        swap_samples(exp, name, samples, now)
         if result.instance_outcomes:
             outcomes = {f"bench{i:05d}": True for i in range(instances)}
             exp.health.record_run(

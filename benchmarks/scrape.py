@@ -35,6 +35,7 @@ from _common import (
     percentiles,
     populate_synthetic,
     start_simulator,
+    swap_samples,
 )
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import generate_latest as generate_text
@@ -224,7 +225,7 @@ def main() -> None:
             telemetry.request_finished("GetStores", 0.05, None)
             if time.monotonic() >= next_swap:
                 name = names[swaps[0] % len(names)]
-                exp.store.swap(TARGET, name, swapped[name], time.time())
+                swap_samples(exp, name, swapped[name], time.time())
                 swaps[0] += 1
                 next_swap = time.monotonic() + args.swap_every
             time.sleep(period)

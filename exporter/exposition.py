@@ -31,12 +31,9 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from exporter.metricdefs import FAMILIES, family_of
-
-if TYPE_CHECKING:  # a runtime import would be circular (collectors render with this module)
-    from exporter.collectors.base import Sample
+from exporter.samples import Sample
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

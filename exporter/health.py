@@ -13,10 +13,10 @@ import platform
 from dataclasses import dataclass
 
 from exporter import __version__
-from exporter.collectors.base import Sample
 from exporter.exposition import Blocks, CachedBlockSource, render_blocks
 from exporter.groups import GroupBlocks, merge_groups
 from exporter.revision import revision
+from exporter.samples import SampleBuilder
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +106,13 @@ class HealthTable(CachedBlockSource):
             if success:
                 status.last_success = finished_at
             if instance_outcomes is not None:
-                t, c = ("target", target), ("collector", collector)
-                rendered = render_blocks(
-                    Sample(
-                        "mailstore_spe_instance_collect_success",
-                        (t, ("instance_id", iid), c),
-                        1.0 if ok else 0.0,
-                    )
-                    for iid, ok in sorted(instance_outcomes.items())
-                )
+                lines = SampleBuilder(target)
+                for iid, ok in sorted(instance_outcomes.items()):
+                    lines.add(
+                        "mailstore_spe_instance_collect_success", ok,
+                        instance_id=iid, collector=collector,
+                    )  # fmt: skip
+                rendered = render_blocks(lines.samples)
                 self._instance_lines = self._instance_lines.plus(
                     {_group_key(target, collector): (finished_at, rendered)}
                 )
@@ -176,54 +174,38 @@ class HealthTable(CachedBlockSource):
             return None if entry is None else entry[1]
 
     def _render_blocks(self) -> Blocks:
-        samples = [
-            Sample(
-                "mailstore_spe_exporter_build_info",
-                (
-                    ("version", __version__),
-                    ("revision", revision()),
-                    ("python_version", platform.python_version()),
-                ),
-                1.0,
-            ),
-            Sample("mailstore_spe_config_last_reload_successful", (), float(self._reload_ok)),
-        ]
+        out = SampleBuilder(None)  # series of every target, and of none
+        out.add(
+            "mailstore_spe_exporter_build_info", 1,
+            version=__version__, revision=revision(), python_version=platform.python_version(),
+        )  # fmt: skip
+        out.add("mailstore_spe_config_last_reload_successful", self._reload_ok)
         if self._reload_success_at is not None:
-            samples.append(
-                Sample(
-                    "mailstore_spe_config_last_reload_success_timestamp_seconds",
-                    (),
-                    self._reload_success_at,
-                )
+            out.add(
+                "mailstore_spe_config_last_reload_success_timestamp_seconds",
+                self._reload_success_at,
             )
         for target in self._targets:
             up = self._up.get(target)
             # Before the first poll finished, SPE is not known to be up.
-            value = 1.0 if up is not None and up[1] else 0.0
-            samples.append(Sample("mailstore_spe_up", (("target", target),), value))
+            out.add("mailstore_spe_up", up is not None and up[1], target=target)
         for (target, collector), s in sorted(self._collectors.items()):
             if not s.enabled:
                 continue
-            labels = (("target", target), ("collector", collector))
-            samples.append(Sample("mailstore_spe_collector_interval_seconds", labels, s.interval))
-            samples.append(Sample("mailstore_spe_collector_runs_skipped_total", labels, s.skipped))
+            labels = {"target": target, "collector": collector}
+            out.add("mailstore_spe_collector_interval_seconds", s.interval, **labels)
+            out.add("mailstore_spe_collector_runs_skipped", s.skipped, **labels)
             if s.success is not None:
-                samples.append(
-                    Sample("mailstore_spe_collector_success", labels, 1.0 if s.success else 0.0)
-                )
+                out.add("mailstore_spe_collector_success", s.success, **labels)
             if s.duration is not None:
-                samples.append(
-                    Sample("mailstore_spe_collector_duration_seconds", labels, s.duration)
-                )
+                out.add("mailstore_spe_collector_duration_seconds", s.duration, **labels)
             if s.last_success is not None:
-                samples.append(
-                    Sample(
-                        "mailstore_spe_collector_last_success_timestamp_seconds",
-                        labels,
-                        s.last_success,
-                    )
+                out.add(
+                    "mailstore_spe_collector_last_success_timestamp_seconds",
+                    s.last_success,
+                    **labels,
                 )
-        blocks = render_blocks(samples)
+        blocks = render_blocks(out.samples)
         # Per-instance outcomes: rendered once per run, kept merged (see record_run).
         blocks.update(self._instance_lines.merged)
         return blocks

@@ -28,7 +28,7 @@ from exporter.collectors.base import CollectContext, Collector, CollectResult, I
 from exporter.health import HealthTable
 from exporter.maintenance import EXECUTOR as MAINTENANCE_EXECUTOR
 from exporter.maintenance import MaintenanceRunner
-from exporter.snapshot import SnapshotStore
+from exporter.snapshot import RunSink, SnapshotStore
 from exporter.spe.client import SPEClient
 from exporter.telemetry import Telemetry
 
@@ -183,6 +183,7 @@ class Poller:
         if rt is None or name not in rt.collectors:
             return None
         plan = rt.plans[name]
+        sink = RunSink()
         ctx = CollectContext(
             target=rt.name,
             client=rt.client,
@@ -191,7 +192,7 @@ class Poller:
             known_instances=rt.known_instances,
             now=self.clock,
             executor=rt.executor,
-            prerender=True,
+            sink=sink,
         )
         started = time.monotonic()
         try:
@@ -200,16 +201,14 @@ class Poller:
             log.exception(
                 "collector raised an unexpected error", extra={"target": target, "collector": name}
             )
-            result = CollectResult(
-                samples=[], success=False, instance_outcomes={}, errors=[f"internal error: {exc}"]
-            )
+            result = CollectResult(success=False, errors=[f"internal error: {exc}"])
         if self._retired:
             return None
         duration = time.monotonic() - started
         finished = self.clock()
         if name == "instances" and result.success and result.instances is not None:
             rt.known_instances = list(result.instances)
-        self._store_result(rt.name, name, result, finished, plan.max_age)
+        self._store_result(rt.name, name, result, sink, finished, plan.max_age)
         self.health.record_run(
             rt.name,
             name,
@@ -223,19 +222,19 @@ class Poller:
         return result
 
     def _store_result(
-        self, target: str, name: str, result: CollectResult, finished: float, max_age: float
+        self,
+        target: str,
+        name: str,
+        result: CollectResult,
+        sink: RunSink,
+        finished: float,
+        max_age: float,
     ) -> None:
         partial = any(result.instance_outcomes.values())
         if result.success or partial:
             failed = [iid for iid, ok in result.instance_outcomes.items() if not ok]
             self.store.swap(
-                target,
-                name,
-                result.samples,
-                finished,
-                failed_instances=failed,
-                max_age=max_age,
-                rendered=result.rendered,
+                target, name, sink, finished, failed_instances=failed, max_age=max_age
             )
         # A run that failed as a whole keeps the previous data until it is too old.
 

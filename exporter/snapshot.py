@@ -1,9 +1,11 @@
 """The latest data of every (target, collector), swapped in atomically.
 
-A collector run produces samples; the store renders them at once (see exposition.py) and
-keeps only the rendered bytes: one block per family with every instance's lines, and
-where each instance's lines are in it. Keeping one copy of bytes rather than sample
-objects bounds memory at thousands of instances; the exposition serves these very blocks.
+A collector run puts its samples into a ``RunSink``, which renders each put at once
+(``exporter.exposition.render_blocks``, in the worker that fetched the instance) into a
+``GroupWriter``; the store keeps only the rendered bytes: one block per family with every
+instance's lines, and where each instance's lines are in it. Keeping one copy of bytes
+rather than sample objects bounds memory at thousands of instances; the exposition
+serves these very blocks.
 
 Freshness rules:
 - a run that failed as a whole leaves the previous data in place (the exporter never
@@ -20,9 +22,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from exporter.collectors.base import Sample
 from exporter.exposition import Blocks, render_blocks
 from exporter.groups import GroupBlocks, GroupWriter, merge_groups
+from exporter.samples import Sample, SampleBuilder
 
 # Samples without an instance_id label (e.g. per-target series) form this group.
 _TARGET_GROUP = ""
@@ -48,6 +50,24 @@ def _group_samples(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
                 break
         groups.setdefault(key, []).append(sample)
     return groups
+
+
+class RunSink:
+    """The sink of one collector run (``exporter.samples.SampleSink``): renders what the
+    collector puts at once, one group per instance, so a run never holds the samples of
+    all its instances."""
+
+    def __init__(self) -> None:
+        self.writer = GroupWriter()
+
+    def put(self, samples: Sequence[Sample], instance_id: str | None = None) -> None:
+        if instance_id is not None:
+            unique = SampleBuilder(None)  # one instance's series, each once
+            unique.extend(samples)
+            self.writer.add(instance_id, render_blocks(unique.samples))
+            return
+        for key, group in _group_samples(samples).items():
+            self.writer.add(key, render_blocks(group))
 
 
 class SnapshotStore:
@@ -83,24 +103,18 @@ class SnapshotStore:
         self,
         target: str,
         collector: str,
-        samples: Iterable[Sample],
+        run: RunSink,
         collected_at: float,
         *,
         failed_instances: Iterable[str] = (),
         max_age: float | None = None,
-        rendered: GroupWriter | None = None,
     ) -> None:
-        """Replace the data of (target, collector) with a new run's samples.
+        """Replace the data of (target, collector) with what a new run put into ``run``.
 
-        ``rendered`` holds the groups the collector already rendered (per instance).
         ``failed_instances`` keep their previous data if it is younger than ``max_age``.
-        Rendering and merging happen before the lock is taken, so scrapes never wait.
+        Merging happens before the lock is taken, so scrapes never wait.
         """
-        writer = rendered if rendered is not None else GroupWriter()
-        for key, group in _group_samples(samples).items():
-            writer.add(key, render_blocks(group))
-        fresh = writer.finish(collected_at)
-        del writer, rendered
+        fresh = run.writer.finish(collected_at)
         failed = set(failed_instances) - set(fresh.keys)
         while True:
             with self._lock:

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter.collectors.base import Sample
 from exporter.exposition import Blocks, CachedBlockSource, render_blocks
 from exporter.metricdefs import DURATION_BUCKETS
+from exporter.samples import SampleBuilder
 from exporter.spe.errors import SPEError
 
 log = logging.getLogger(__name__)
@@ -41,21 +41,8 @@ class Histogram:
         self.total += value
         self.count += 1
 
-    def samples(self, name: str, labels: tuple[tuple[str, str], ...]) -> list[Sample]:
-        out = []
-        cumulative = 0
-        for bound, count in zip(self.buckets, self.counts, strict=True):
-            cumulative += count
-            le = (("le", _format_bound(bound)),)
-            out.append(Sample(f"{name}_bucket", labels + le, cumulative))
-        out.append(Sample(f"{name}_bucket", (*labels, ("le", "+Inf")), self.count))
-        out.append(Sample(f"{name}_sum", labels, self.total))
-        out.append(Sample(f"{name}_count", labels, self.count))
-        return out
-
-
-def _format_bound(bound: float) -> str:
-    return repr(float(bound))
+    def add_to(self, out: SampleBuilder, family: str, **labels: str) -> None:
+        out.histogram(family, self.buckets, self.counts, self.total, self.count, **labels)
 
 
 @dataclass
@@ -178,63 +165,39 @@ class Telemetry(CachedBlockSource):
 
 
     def _render_blocks(self) -> Blocks:
-        return render_blocks(self._samples())
-
-    def _samples(self) -> list[Sample]:
-        t = ("target", self.target)
-        out: list[Sample] = []
+        out = SampleBuilder(self.target)
         for fn, count in sorted(self._requests.items()):
-            out.append(Sample("mailstore_spe_api_requests_total", (t, ("function", fn)), count))
+            out.add("mailstore_spe_api_requests", count, function=fn)
         for (fn, reason), count in sorted(self._failures.items()):
-            labels = (t, ("function", fn), ("reason", reason))
-            out.append(Sample("mailstore_spe_api_request_failures_total", labels, count))
+            out.add("mailstore_spe_api_request_failures", count, function=fn, reason=reason)
         for fn, count in sorted(self._maintenance_skipped.items()):
-            out.append(
-                Sample("mailstore_spe_maintenance_runs_skipped_total", (t, ("function", fn)), count)
-            )
+            out.add("mailstore_spe_maintenance_runs_skipped", count, function=fn)
         for fn, hist in sorted(self._durations.items()):
-            out.extend(
-                hist.samples("mailstore_spe_api_request_duration_seconds", (t, ("function", fn)))
-            )
+            hist.add_to(out, "mailstore_spe_api_request_duration_seconds", function=fn)
         for fn, state in sorted(self._async.items()):
-            labels = (t, ("function", fn))
-            out.append(
-                Sample("mailstore_spe_async_operations_in_progress", labels, state.in_progress)
-            )
+            out.add("mailstore_spe_async_operations_in_progress", state.in_progress, function=fn)
             for result, count in state.results.items():
-                out.append(
-                    Sample(
-                        "mailstore_spe_async_operations_total",
-                        (*labels, ("result", result)),
-                        count,
-                    )
-                )
-            out.extend(
-                state.histogram.samples("mailstore_spe_async_operation_duration_seconds", labels)
+                out.add("mailstore_spe_async_operations", count, function=fn, result=result)
+            state.histogram.add_to(
+                out, "mailstore_spe_async_operation_duration_seconds", function=fn
             )
             if state.last_duration is not None:
-                out.append(
-                    Sample(
-                        "mailstore_spe_async_operation_last_duration_seconds",
-                        labels,
-                        state.last_duration,
-                    )
+                out.add(
+                    "mailstore_spe_async_operation_last_duration_seconds",
+                    state.last_duration,
+                    function=fn,
                 )
             if state.last_success is not None:
-                out.append(
-                    Sample(
-                        "mailstore_spe_async_operation_last_success_timestamp_seconds",
-                        labels,
-                        state.last_success,
-                    )
+                out.add(
+                    "mailstore_spe_async_operation_last_success_timestamp_seconds",
+                    state.last_success,
+                    function=fn,
                 )
             if state.progress:
                 # Several concurrent runs of one function: show the least advanced.
-                out.append(
-                    Sample(
-                        "mailstore_spe_async_operation_progress_ratio",
-                        labels,
-                        min(state.progress.values()),
-                    )
+                out.add(
+                    "mailstore_spe_async_operation_progress_ratio",
+                    min(state.progress.values()),
+                    function=fn,
                 )
-        return out
+        return render_blocks(out.samples)

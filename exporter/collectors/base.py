@@ -1,13 +1,14 @@
 """The collector interface (see docs/design.md) and the run-time helpers all collectors share.
 
-A collector turns SPE API results into ``Sample``s. ``Collector.collect`` is a fault
-boundary: whatever happens inside (an SPE error, a malformed result, a bug), it returns
-a ``CollectResult`` with ``success=False`` and a short message; it never raises.
+A collector turns SPE API results into ``Sample``s and puts them into the run's sink
+(``CollectContext.sink``); the ``CollectResult`` it returns says how the run went.
+``Collector.collect`` is a fault boundary: whatever happens inside (an SPE error, a
+malformed result, a bug), it returns a ``CollectResult`` with ``success=False`` and a
+short message; it never raises. The scheduler keeps what a run put into the sink only
+when the run succeeded, at least for some instances.
 
-Per-instance work runs through ``map_instances``: a thread pool of ``ctx.concurrency``
-workers created for the run. ``CollectContext`` has no shared executor on purpose:
-collectors run at most once a minute, so starting a few threads per run costs nothing
-measurable, and a per-run pool cannot leak work into the next run.
+Per-instance work runs through ``map_instances``: ``ctx.concurrency`` lanes on the
+target's shared pool (``CollectContext.executor``), or on a pool made for the run.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from exporter.collectors.parsing import ParseError
+from exporter.samples import SampleList, SampleSink
 from exporter.spe.errors import SPEError
 
 if TYPE_CHECKING:
-    from exporter.groups import GroupWriter
     from exporter.spe.client import SPEClient
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "Collector",
     "InstanceRef",
     "ParseError",
-    "Sample",
     "describe_error",
     "map_instances",
 ]
@@ -41,13 +41,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    name: str  # full sample name, e.g. "mailstore_spe_profile_runs_total"
-    labels: tuple[tuple[str, str], ...]  # ordered as in metricdefs, "target" first
-    value: float
 
 
 @dataclass(frozen=True)
@@ -58,18 +51,16 @@ class InstanceRef:
 
 @dataclass
 class CollectResult:
-    samples: list[Sample]
+    """How a run went; its samples went to ``CollectContext.sink``."""
+
     success: bool  # the whole run succeeded
     instance_outcomes: dict[str, bool] = field(default_factory=dict)  # instance_id -> success
     errors: list[str] = field(default_factory=list)  # short messages for logs and landing page
     instances: list[InstanceRef] | None = None  # set by the "instances" collector only
-    # With ``CollectContext.prerender``: per-instance samples already rendered in the worker
-    # that fetched them, one group per instance, instead of ``samples``.
-    rendered: GroupWriter | None = None
 
     @classmethod
     def failed(cls, message: str) -> CollectResult:
-        return cls(samples=[], success=False, errors=[message])
+        return cls(success=False, errors=[message])
 
 
 @dataclass
@@ -83,10 +74,10 @@ class CollectContext:
     # The target's shared pool: bounds per-instance calls of all its collectors together.
     # Without one, each run makes a pool of ``concurrency`` workers.
     executor: Executor | None = None
-    # Render each instance's samples to bytes as soon as they are built (the scheduler
-    # does): at thousands of instances, a run then never holds every instance's Sample
-    # objects at once, which bounds the exporter's peak memory.
-    prerender: bool = False
+    # Where the run's samples go. The scheduler's sink renders each put at once: at
+    # thousands of instances a run then never holds every instance's Sample objects,
+    # which bounds the exporter's peak memory (docs/design.md, "Memory").
+    sink: SampleSink = field(default_factory=SampleList)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.collectors.base import CollectContext, Sample
+from exporter.collectors.base import CollectContext
 from exporter.collectors.parsing import Record
 from exporter.collectors.perinstance import PerInstanceCollector
-from exporter.collectors.samples import SampleBuilder
+from exporter.samples import Sample, SampleBuilder
 
 FUNCTION = "GetComplianceConfiguration"
 

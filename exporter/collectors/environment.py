@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.collectors.base import CollectContext, Collector, CollectResult, Sample
+from exporter.collectors.base import CollectContext, Collector, CollectResult
 from exporter.collectors.parsing import Record
-from exporter.collectors.samples import SampleBuilder
+from exporter.samples import Sample, SampleBuilder
 
 FUNCTION = "GetEnvironmentInfo"
 
@@ -35,5 +35,5 @@ class EnvironmentCollector(Collector):
     functions = (FUNCTION,)
 
     def run(self, ctx: CollectContext) -> CollectResult:
-        samples = parse_environment(ctx.target, ctx.client.call(FUNCTION))
-        return CollectResult(samples=samples, success=True)
+        ctx.sink.put(parse_environment(ctx.target, ctx.client.call(FUNCTION)))
+        return CollectResult(success=True)

@@ -10,9 +10,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef, Sample
+from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
 from exporter.collectors.parsing import records_of
-from exporter.collectors.samples import SampleBuilder
+from exporter.samples import Sample, SampleBuilder
 
 FUNCTION = "GetInstances"
 
@@ -93,8 +93,5 @@ class InstancesCollector(Collector):
             previous = self._refs.get(ctx.target, {})
             refs = [previous.get(ref, ref) for ref in (row.ref() for row in rows)]
             self._refs[ctx.target] = {ref: ref for ref in refs}
-        return CollectResult(
-            samples=instance_samples(ctx.target, rows),
-            success=True,
-            instances=refs,
-        )
+        ctx.sink.put(instance_samples(ctx.target, rows))
+        return CollectResult(success=True, instances=refs)

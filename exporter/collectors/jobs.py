@@ -17,11 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.collectors.base import CollectContext, Sample
+from exporter.collectors.base import CollectContext
 from exporter.collectors.ledger import HOUR, ResultLedger, WindowPolicy
 from exporter.collectors.parsing import records_of
 from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
-from exporter.collectors.samples import SampleBuilder
+from exporter.samples import Sample, SampleBuilder
 
 GET_JOBS = "GetJobs"
 GET_JOB_RESULTS = "GetJobResults"

@@ -19,14 +19,11 @@ from exporter.collectors.base import (
     Collector,
     CollectResult,
     InstanceRef,
-    Sample,
     describe_error,
     map_instances,
 )
 from exporter.collectors.instances import fetch_instance_rows
-from exporter.collectors.samples import SampleBuilder
-from exporter.exposition import render_blocks
-from exporter.groups import GroupWriter
+from exporter.samples import Sample
 
 RUNNING = "running"
 
@@ -93,38 +90,21 @@ class PerInstanceCollector(Collector):
         refs = instance_refs(ctx)
         instance_ids = running_ids(refs)
 
-        # With prerender, each instance's lines go into the writer as soon as the worker
-        # has them; nothing per instance waits for the end of the run (exporter.groups).
-        writer = GroupWriter() if ctx.prerender else None
+        def work(instance_id: str) -> None:
+            # Put from the worker: nothing per instance waits for the end of the run.
+            ctx.sink.put(self.collect_instance(ctx, instance_id), instance_id)
 
-        def work(instance_id: str) -> list[Sample] | None:
-            samples = self.collect_instance(ctx, instance_id)
-            if writer is None:
-                return samples
-            unique = SampleBuilder(ctx.target)
-            unique.extend(samples)
-            writer.add(instance_id, render_blocks(unique.samples))
-            return None
-
-        results = map_instances(ctx, instance_ids, work)
-        out = SampleBuilder(ctx.target)
         outcomes: dict[str, bool] = {}
         errors: list[str] = []
-        for instance_id, result in results.items():
+        for instance_id, result in map_instances(ctx, instance_ids, work).items():
+            outcomes[instance_id] = not isinstance(result, Exception)
             if isinstance(result, Exception):
-                outcomes[instance_id] = False
                 errors.append(f"instance {instance_id}: {describe_error(result)}")
-            else:
-                outcomes[instance_id] = True
-                if result is not None:
-                    out.extend(result)
         if self.instance_states is not None:
             # Any listed instance, stopped or failed, keeps its state; only deleted ones go.
             self.instance_states.forget_absent(ctx.target, {ref.instance_id for ref in refs})
         return CollectResult(
-            samples=out.samples,
             success=all(outcomes.values()),
             instance_outcomes=outcomes,
             errors=errors,
-            rendered=writer,
         )

@@ -28,11 +28,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.collectors.base import CollectContext, Sample
+from exporter.collectors.base import CollectContext
 from exporter.collectors.ledger import DAY, ResultLedger, WindowPolicy
 from exporter.collectors.parsing import records_of
 from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
-from exporter.collectors.samples import SampleBuilder
+from exporter.samples import Sample, SampleBuilder
 
 GET_PROFILES = "GetProfiles"
 GET_WORKER_RESULTS = "GetWorkerResults"

@@ -14,9 +14,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from exporter.collectors.base import CollectContext, Collector, CollectResult, Sample
+from exporter.collectors.base import CollectContext, Collector, CollectResult
 from exporter.collectors.parsing import Record
-from exporter.collectors.samples import SampleBuilder
+from exporter.samples import Sample, SampleBuilder
 
 FUNCTION = "GetServiceStatus"
 
@@ -116,5 +116,5 @@ class ServiceCollector(Collector):
     functions = (FUNCTION,)
 
     def run(self, ctx: CollectContext) -> CollectResult:
-        samples = parse_service_status(ctx.target, ctx.client.call(FUNCTION))
-        return CollectResult(samples=samples, success=True)
+        ctx.sink.put(parse_service_status(ctx.target, ctx.client.call(FUNCTION)))
+        return CollectResult(success=True)

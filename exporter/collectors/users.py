@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from exporter.collectors.base import CollectContext, Sample
+from exporter.collectors.base import CollectContext
 from exporter.collectors.parsing import records_of
 from exporter.collectors.perinstance import PerInstanceCollector
-from exporter.collectors.samples import SampleBuilder
+from exporter.samples import Sample, SampleBuilder
 
 FUNCTION = "GetUsers"
 ARCHIVE_ADMIN = "$archiveadmin"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from exporter.collectors.base import CollectContext, InstanceRef, Sample
+from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
+from exporter.samples import Sample, SampleList
 
 TARGET = "spe1"
 # 2026-05-02T12:00:00Z: a fixed "now" for window tests.
@@ -69,6 +71,24 @@ def make_ctx(
         known_instances=refs if known else None,
         now=now,
     )
+
+
+@dataclasses.dataclass
+class Collected:
+    """A run's result and the samples it put into its sink."""
+
+    result: CollectResult
+    samples: list[Sample]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.result, name)  # success, instance_outcomes, errors, instances
+
+
+def collect(collector: Collector, ctx: CollectContext) -> Collected:
+    """Run ``collector`` with a fresh ``SampleList`` sink; its result and samples."""
+    sink = SampleList()
+    result = collector.collect(dataclasses.replace(ctx, sink=sink))
+    return Collected(result, sink.samples)
 
 
 def series(samples: Iterable[Sample], name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from collectors_testkit import TARGET, FakeClient, make_ctx, states
+from collectors_testkit import TARGET, FakeClient, collect, make_ctx, states
 
 from exporter.collectors.base import Collector, CollectResult, map_instances
 from exporter.collectors.parsing import (
@@ -19,7 +19,7 @@ from exporter.collectors.parsing import (
     records_of,
     to_spe_datetime,
 )
-from exporter.collectors.samples import LabelMismatchError, SampleBuilder
+from exporter.samples import LabelMismatchError, SampleBuilder
 from exporter.spe.errors import SPEAPIError
 
 # --- datetimes ---------------------------------------------------------------------
@@ -174,8 +174,8 @@ class _Broken(Collector):
 
 
 def test_collect_never_raises() -> None:
-    result = _Broken().collect(make_ctx(FakeClient({})))
-    assert isinstance(result, CollectResult)
+    result = collect(_Broken(), make_ctx(FakeClient({})))
+    assert isinstance(result.result, CollectResult)
     assert (result.success, result.samples) == (False, [])
     assert result.errors == ["internal error: ZeroDivisionError: boom"]
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from collectors_testkit import NOW, TARGET, FakeClient, by_instance, make_ctx, series, states, value
+from collectors_testkit import (
+    NOW,
+    TARGET,
+    FakeClient,
+    by_instance,
+    collect,
+    make_ctx,
+    series,
+    states,
+    value,
+)
 
 from exporter.collectors.compliance import parse_compliance
 from exporter.collectors.credentials import parse_credentials
@@ -173,7 +183,7 @@ def test_one_instance_without_provider_access_does_not_fail_the_others() -> None
     client = FakeClient({"GetUsers": by_instance({"acme": USERS, "beta": denied,
                                                   "gamma": USERS[:1]})})
     ctx = make_ctx(client, running=["acme", "beta", "gamma"], stopped=["delta"])
-    result = UsersCollector().collect(ctx)
+    result = collect(UsersCollector(), ctx)
     assert result.success is False
     assert result.instance_outcomes == {"acme": True, "beta": False, "gamma": True}
     assert series(result.samples, "mailstore_spe_instance_users") == {
@@ -194,7 +204,7 @@ def test_malformed_results_fail_only_their_instance_with_a_clear_message() -> No
         "delta": None,
     })})
     ctx = make_ctx(client, running=["acme", "beta", "gamma", "delta"])
-    result = StatisticsCollector().collect(ctx)
+    result = collect(StatisticsCollector(), ctx)
     assert result.instance_outcomes == {"acme": True, "beta": False, "gamma": False,
                                         "delta": False}
     assert result.errors == [
@@ -210,7 +220,7 @@ def test_malformed_results_fail_only_their_instance_with_a_clear_message() -> No
 
 def test_stores_collector_asks_with_include_size_and_handles_null_list() -> None:
     client = FakeClient({"GetStores": by_instance({"acme": STORES, "beta": None})})
-    result = StoresCollector().collect(make_ctx(client, running=["acme", "beta"]))
+    result = collect(StoresCollector(), make_ctx(client, running=["acme", "beta"]))
     assert client.calls_of("GetStores")[0] == {"instanceID": "acme", "includeSize": True}
     assert result.instance_outcomes == {"acme": True, "beta": False}
     assert result.errors == ["instance beta: GetStores: result: expected a list, got null"]
@@ -220,36 +230,37 @@ def test_without_known_instances_the_collector_asks_get_instances() -> None:
     instances = [{"instanceID": "acme", "status": "running"},
                  {"instanceID": "beta", "status": "stopped"}]
     client = FakeClient({"GetInstances": instances, "GetUsers": USERS})
-    result = UsersCollector().collect(make_ctx(client, known=False))
+    result = collect(UsersCollector(), make_ctx(client, known=False))
     assert result.success and result.instance_outcomes == {"acme": True}
     assert client.calls[0] == ("GetInstances", {"instanceFilter": "*"})
 
 
 def test_no_running_instance_is_a_success_with_no_samples() -> None:
     client = FakeClient({})
-    result = UsersCollector().collect(make_ctx(client, running=[], stopped=["beta"]))
+    result = collect(UsersCollector(), make_ctx(client, running=[], stopped=["beta"]))
     assert (result.success, result.samples, result.instance_outcomes) == (True, [], {})
 
 
-def test_prerendered_run_exports_the_same_lines_as_samples() -> None:
-    """The scheduler renders per-instance samples in the worker (memory bound at scale);
-    what reaches /metrics must not change because of it."""
+def test_the_schedulers_sink_renders_each_instance_as_its_samples() -> None:
+    """The scheduler's sink renders per-instance samples in the worker (memory bound at
+    scale); what reaches /metrics must be the rendering of what the collector built."""
     import dataclasses
 
     from exporter.exposition import render_blocks
+    from exporter.snapshot import RunSink
 
     denied = SPEAPIError("Service provider access is disabled", function="GetUsers")
     client = FakeClient({"GetUsers": by_instance({"acme": USERS, "beta": denied,
                                                   "gamma": USERS[:1]})})
     ctx = make_ctx(client, running=["acme", "beta", "gamma"])
-    plain = UsersCollector().collect(ctx)
-    pre = UsersCollector().collect(dataclasses.replace(ctx, prerender=True))
-    assert pre.samples == [] and pre.rendered is not None
-    assert pre.instance_outcomes == plain.instance_outcomes
-    groups = pre.rendered.finish(123.0)
+    plain = collect(UsersCollector(), ctx)
+    sink = RunSink()
+    rendered = UsersCollector().collect(dataclasses.replace(ctx, sink=sink))
+    assert rendered.instance_outcomes == plain.instance_outcomes
+    groups = sink.writer.finish(123.0)
     assert groups.keys == ["acme", "gamma"]
     for index, instance_id in enumerate(groups.keys):
         expected = render_blocks(
             s for s in plain.samples if ("instance_id", instance_id) in s.labels
         )
-        assert groups.group(index) == (123.0, expected)
+        assert expected and groups.group(index) == (123.0, expected)

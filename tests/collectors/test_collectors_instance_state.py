@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from collectors_testkit import NOW, TARGET, FakeClient, make_ctx, value
+from collectors_testkit import NOW, TARGET, FakeClient, collect, make_ctx, value
 
 from exporter.collectors.base import CollectContext, CollectResult
 from exporter.collectors.jobs import JobsCollector
@@ -109,10 +109,10 @@ def counted_once(collector_class) -> tuple[Any, FakeSPE]:
     """A collector that has counted one run of acme (and polled beta) on TARGET."""
     spe = FakeSPE()
     collector = collector_class()
-    collector.collect(spe.ctx(["acme", "beta"]))
+    collect(collector, spe.ctx(["acme", "beta"]))
     spe.finish_run("acme", 100, 60)
     spe.now = NOW + 120
-    result = collector.collect(spe.ctx(["acme", "beta"]))
+    result = collect(collector, spe.ctx(["acme", "beta"]))
     assert succeeded(collector, result, "acme") == 1
     return collector, spe
 
@@ -123,13 +123,13 @@ def test_deleted_instance_is_forgotten_and_starts_from_zero_when_it_reappears(
 ) -> None:
     collector, spe = counted_once(collector_class)
     spe.now = NOW + 240
-    collector.collect(spe.ctx(["beta"]))  # acme was deleted from SPE
+    collect(collector, spe.ctx(["beta"]))  # acme was deleted from SPE
     assert collector.instance_states.keys() == [(TARGET, "beta")]
 
     # An instance created again with the same id is a new instance: fresh ledger, zero.
     spe.finish_run("acme", 101, 300)
     spe.now = NOW + 360
-    result = collector.collect(spe.ctx(["acme", "beta"]))
+    result = collect(collector, spe.ctx(["acme", "beta"]))
     assert result.instance_outcomes == {"acme": True, "beta": True}
     assert succeeded(collector, result, "acme") == 0  # run 101 predates the new first poll
 
@@ -137,10 +137,10 @@ def test_deleted_instance_is_forgotten_and_starts_from_zero_when_it_reappears(
 def test_reappearing_instance_reads_its_history_like_a_first_poll() -> None:
     collector, spe = counted_once(ProfilesCollector)
     spe.now = NOW + 240
-    collector.collect(spe.ctx(["beta"]))
+    collect(collector, spe.ctx(["beta"]))
     spe.windows.clear()
     spe.now = NOW + 360
-    collector.collect(spe.ctx(["acme"]))
+    collect(collector, spe.ctx(["acme"]))
     end = datetime.fromtimestamp(NOW + 360, UTC).replace(tzinfo=None)
     assert spe.windows["acme"] == [(end - timedelta(seconds=DAY), end)]
 
@@ -149,13 +149,13 @@ def test_reappearing_instance_reads_its_history_like_a_first_poll() -> None:
 def test_stopped_instance_keeps_its_state_and_its_counters_continue(collector_class) -> None:
     collector, spe = counted_once(collector_class)
     spe.now = NOW + 240
-    stopped = collector.collect(spe.ctx(["beta"], stopped=["acme"]))
+    stopped = collect(collector, spe.ctx(["beta"], stopped=["acme"]))
     assert stopped.instance_outcomes == {"beta": True}  # a stopped instance is not asked
     assert sorted(collector.instance_states.keys()) == [(TARGET, "acme"), (TARGET, "beta")]
 
     spe.finish_run("acme", 101, 300)
     spe.now = NOW + 360
-    result = collector.collect(spe.ctx(["acme", "beta"]))
+    result = collect(collector, spe.ctx(["acme", "beta"]))
     assert succeeded(collector, result, "acme") == 2
 
 
@@ -164,28 +164,28 @@ def test_instance_whose_poll_failed_keeps_its_state(collector_class) -> None:
     collector, spe = counted_once(collector_class)
     spe.failing.add("acme")
     spe.now = NOW + 240
-    failed = collector.collect(spe.ctx(["acme", "beta"]))
+    failed = collect(collector, spe.ctx(["acme", "beta"]))
     assert failed.instance_outcomes == {"acme": False, "beta": True}
     assert sorted(collector.instance_states.keys()) == [(TARGET, "acme"), (TARGET, "beta")]
 
     spe.failing.clear()
     spe.finish_run("acme", 101, 300)
     spe.now = NOW + 360
-    result = collector.collect(spe.ctx(["acme", "beta"]))
+    result = collect(collector, spe.ctx(["acme", "beta"]))
     assert succeeded(collector, result, "acme") == 2
 
 
 @pytest.mark.parametrize("collector_class", COLLECTORS)
 def test_other_targets_state_is_never_touched(collector_class) -> None:
     collector, spe = counted_once(collector_class)  # acme on TARGET
-    collector.collect(spe.ctx(["acme"], target=OTHER))  # the same id on another target
+    collect(collector, spe.ctx(["acme"], target=OTHER))  # the same id on another target
     spe.now = NOW + 240
-    collector.collect(spe.ctx([], target=OTHER))  # OTHER lost every instance
+    collect(collector, spe.ctx([], target=OTHER))  # OTHER lost every instance
     assert sorted(collector.instance_states.keys()) == [(TARGET, "acme"), (TARGET, "beta")]
 
     spe.now = NOW + 300
-    collector.collect(spe.ctx(["gamma"], target=OTHER))
-    collector.collect(spe.ctx([]))  # TARGET lost every instance
+    collect(collector, spe.ctx(["gamma"], target=OTHER))
+    collect(collector, spe.ctx([]))  # TARGET lost every instance
     assert collector.instance_states.keys() == [(OTHER, "gamma")]
 
 
@@ -194,12 +194,12 @@ def test_instance_list_fetched_by_the_collector_is_used_for_forgetting() -> None
     spe.instances = [{"instanceID": "beta", "status": "running"},
                      {"instanceID": "acme", "status": "stopped"}]
     spe.now = NOW + 240
-    collector.collect(spe.ctx(known=False))
+    collect(collector, spe.ctx(known=False))
     assert sorted(collector.instance_states.keys()) == [(TARGET, "acme"), (TARGET, "beta")]
 
     spe.instances = [{"instanceID": "beta", "status": "running"}]
     spe.now = NOW + 360
-    collector.collect(spe.ctx(known=False))
+    collect(collector, spe.ctx(known=False))
     assert collector.instance_states.keys() == [(TARGET, "beta")]
 
 
@@ -207,6 +207,6 @@ def test_without_an_instance_list_nothing_is_forgotten() -> None:
     collector, spe = counted_once(JobsCollector)
     spe.instances = SPEAPIError("down", function="GetInstances")
     spe.now = NOW + HOUR
-    result = collector.collect(spe.ctx(known=False))
+    result = collect(collector, spe.ctx(known=False))
     assert not result.success and result.errors == ["GetInstances: down"]
     assert sorted(collector.instance_states.keys()) == [(TARGET, "acme"), (TARGET, "beta")]

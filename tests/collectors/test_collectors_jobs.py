@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors_testkit import NOW, FakeClient, make_ctx, series
+from collectors_testkit import NOW, FakeClient, collect, make_ctx, series
 
 from exporter.collectors.jobs import JobsCollector, job_samples, parse_jobs
 from exporter.collectors.parsing import parse_spe_datetime
@@ -61,7 +61,7 @@ def job_labels(job_id: str, result: str) -> tuple[tuple[str, str], ...]:
 def test_job_gauges() -> None:
     collector = JobsCollector()
     spe = FakeJobsSPE()
-    samples = collector.collect(make_ctx(spe.client())).samples
+    samples = collect(collector, make_ctx(spe.client())).samples
     key = (("instance_id", "acme"), ("job_id", "1"), ("job_name", "Process Retention Policies"),
            ("action", "ProcessRetentionPolicies"))
     assert series(samples, "mailstore_spe_job_enabled")[key] == 1
@@ -83,16 +83,16 @@ def test_job_results_are_asked_in_utc_with_lower_case_d_and_counted_once() -> No
     spe.rows.append(result_row(2581, 1, "succeeded", -600))  # before the exporter started
     clock = [NOW]
     ctx = make_ctx(spe.client(), now=lambda: clock[0])
-    collector.collect(ctx)
+    collect(collector, ctx)
     assert spe.calls[0] == {"instanceID": "acme", "fromIncluding": datetime(2026, 5, 2, 11),
                             "toExcluding": datetime(2026, 5, 2, 12), "timeZoneId": "UTC"}
 
     spe.rows.append(result_row(2582, 1, "succeeded", 60))
     spe.rows.append(result_row(2583, 1, "failedHard", 70))
     clock[0] = NOW + 120
-    collector.collect(ctx)
+    collect(collector, ctx)
     clock[0] = NOW + 240
-    result = collector.collect(ctx)
+    result = collect(collector, ctx)
     assert len(spe.calls) == 3 and result.success
     runs = series(result.samples, RUNS)
     assert runs[job_labels("1", "succeeded")] == 1  # 2581 predates the start; 2582 once
@@ -102,15 +102,15 @@ def test_job_results_are_asked_in_utc_with_lower_case_d_and_counted_once() -> No
 def test_vanished_job_disappears() -> None:
     collector = JobsCollector()
     spe = FakeJobsSPE()
-    collector.collect(make_ctx(spe.client()))
+    collect(collector, make_ctx(spe.client()))
     spe.jobs = spe.jobs[:1]
-    samples = collector.collect(make_ctx(spe.client(), now=lambda: NOW + 120)).samples
+    samples = collect(collector, make_ctx(spe.client(), now=lambda: NOW + 120)).samples
     assert not [s for s in samples if ("job_id", "2") in s.labels]
 
 
 def test_malformed_jobs_fail_the_instance_clearly() -> None:
     client = FakeClient({"GetJobs": [{**JOBS[0], "enabled": "yes"}], "GetJobResults": []})
-    result = JobsCollector().collect(make_ctx(client))
+    result = collect(JobsCollector(), make_ctx(client))
     assert result.instance_outcomes == {"acme": False}
     assert result.errors == [
         "instance acme: GetJobs: result[0].enabled: expected true or false, got str 'yes'"

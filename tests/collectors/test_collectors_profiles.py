@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from collectors_testkit import NOW, TARGET, FakeClient, by_instance, make_ctx, series, states
+from collectors_testkit import (
+    NOW,
+    TARGET,
+    FakeClient,
+    by_instance,
+    collect,
+    make_ctx,
+    series,
+    states,
+)
 
 from exporter.collectors.ledger import DAY, HOUR, WindowPolicy
 from exporter.collectors.profiles import (
@@ -84,7 +93,7 @@ class Clock:
 
 def poll(collector: ProfilesCollector, spe: FakeSPE, clock: Clock, client: FakeClient | None
          = None):
-    return collector.collect(make_ctx(client or spe.client(), now=clock))
+    return collect(collector, make_ctx(client or spe.client(), now=clock))
 
 
 def labels(profile_id: str, name: str, **extra: str) -> tuple[tuple[str, str], ...]:
@@ -306,7 +315,7 @@ def test_null_worker_result_list_and_profile_failure_isolated_per_instance() -> 
                                     "gamma": [profile(1, "x")]}),
         "GetWorkerResults": lambda instanceID, **_: None if instanceID == "gamma" else [],
     })
-    result = ProfilesCollector().collect(make_ctx(client, running=["acme", "beta", "gamma"]))
+    result = collect(ProfilesCollector(), make_ctx(client, running=["acme", "beta", "gamma"]))
     assert result.instance_outcomes == {"acme": True, "beta": False, "gamma": False}
     assert result.errors == [
         "instance beta: GetProfiles: Service provider access is disabled",

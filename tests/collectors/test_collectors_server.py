@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from collectors_testkit import TARGET, FakeClient, make_ctx, series, states, value
+from collectors_testkit import TARGET, FakeClient, collect, make_ctx, series, states, value
 
 from exporter.collectors.base import InstanceRef, ParseError
 from exporter.collectors.environment import EnvironmentCollector, parse_environment
@@ -139,7 +139,7 @@ def test_service_message_sub_items_are_not_counted_and_categories_are_bounded() 
 
 def test_service_collector_with_null_server_list_fails_clearly() -> None:
     client = FakeClient({"GetServiceStatus": {**SERVICE_STATUS, "serverInfos": None}})
-    result = ServiceCollector().collect(make_ctx(client))
+    result = collect(ServiceCollector(), make_ctx(client))
     assert not result.success and result.samples == []
     assert result.errors == ["GetServiceStatus: result.serverInfos: null, expected a list"]
 
@@ -147,7 +147,7 @@ def test_service_collector_with_null_server_list_fails_clearly() -> None:
 def test_environment_collector_reports_connection_errors() -> None:
     client = FakeClient({"GetEnvironmentInfo": SPEConnectionError("refused",
                                                                   function="GetEnvironmentInfo")})
-    result = EnvironmentCollector().collect(make_ctx(client))
+    result = collect(EnvironmentCollector(), make_ctx(client))
     assert (result.success, result.errors) == (False, ["GetEnvironmentInfo: refused"])
 
 
@@ -185,7 +185,7 @@ def test_instances_collector_passes_filter_and_returns_instance_list() -> None:
     client = FakeClient({"GetInstances": INSTANCES})
     ctx = make_ctx(client)
     ctx.instance_filter = "ac*"
-    result = InstancesCollector().collect(ctx)
+    result = collect(InstancesCollector(), ctx)
     assert result.success
     assert client.calls == [("GetInstances", {"instanceFilter": "ac*"})]
     assert result.instances == [InstanceRef("acme", "running"), InstanceRef("beta", "stopped"),
@@ -194,6 +194,6 @@ def test_instances_collector_passes_filter_and_returns_instance_list() -> None:
 
 def test_instances_collector_with_missing_status_fails_clearly() -> None:
     broken = [dict(INSTANCES[0]), {k: v for k, v in INSTANCES[1].items() if k != "status"}]
-    result = InstancesCollector().collect(make_ctx(FakeClient({"GetInstances": broken})))
+    result = collect(InstancesCollector(), make_ctx(FakeClient({"GetInstances": broken})))
     assert not result.success and result.instances is None
     assert result.errors == ["GetInstances: result[1].status: missing, expected a string"]

@@ -8,7 +8,6 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.collectors.base import Sample
 from exporter.exposition import (
     ExpositionCache,
     assemble,
@@ -19,6 +18,7 @@ from exporter.exposition import (
     wants_openmetrics,
 )
 from exporter.metricdefs import family_of
+from exporter.samples import Sample
 
 T = ("target", "spe1")
 

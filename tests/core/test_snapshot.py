@@ -2,9 +2,16 @@
 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.collectors.base import Sample
 from exporter.exposition import ExpositionCache
-from exporter.snapshot import SnapshotStore
+from exporter.samples import Sample
+from exporter.snapshot import RunSink, SnapshotStore
+
+
+def _run(samples):
+    """What a whole-target collector run puts into the scheduler's sink."""
+    sink = RunSink()
+    sink.put(samples)
+    return sink
 
 
 def _size(instance_id, value, target="spe1"):
@@ -26,26 +33,30 @@ def _values(store):
 
 def test_swap_replaces_everything_of_the_collector():
     store = SnapshotStore()
-    store.swap("spe1", "statistics", [_size("a", 1), _size("b", 2)], 100.0)
-    store.swap("spe1", "statistics", [_size("a", 5)], 160.0)
+    store.swap("spe1", "statistics", _run([_size("a", 1), _size("b", 2)]), 100.0)
+    store.swap("spe1", "statistics", _run([_size("a", 5)]), 160.0)
     values = _values(store)
     assert values == {("mailstore_spe_instance_archive_size_bytes", "spe1", "a"): 5}
 
 
 def test_failed_instance_keeps_its_previous_data_until_max_age():
     store = SnapshotStore()
-    store.swap("spe1", "statistics", [_size("a", 1), _size("b", 2)], 100.0)
-    store.swap("spe1", "statistics", [_size("a", 3)], 160.0, failed_instances=["b"], max_age=180)
+    store.swap("spe1", "statistics", _run([_size("a", 1), _size("b", 2)]), 100.0)
+    store.swap(
+        "spe1", "statistics", _run([_size("a", 3)]), 160.0, failed_instances=["b"], max_age=180
+    )
     assert _values(store)[("mailstore_spe_instance_archive_size_bytes", "spe1", "b")] == 2
     # b failed again, now its data (from t=100) is older than 180 s: dropped
-    store.swap("spe1", "statistics", [_size("a", 4)], 290.0, failed_instances=["b"], max_age=180)
+    store.swap(
+        "spe1", "statistics", _run([_size("a", 4)]), 290.0, failed_instances=["b"], max_age=180
+    )
     assert ("mailstore_spe_instance_archive_size_bytes", "spe1", "b") not in _values(store)
 
 
 def test_expire_drops_only_stale_groups():
     store = SnapshotStore()
-    store.swap("spe1", "statistics", [_size("a", 1)], 100.0)
-    store.swap("spe2", "statistics", [_size("a", 9, target="spe2")], 200.0)
+    store.swap("spe1", "statistics", _run([_size("a", 1)]), 100.0)
+    store.swap("spe2", "statistics", _run([_size("a", 9, target="spe2")]), 200.0)
     touched = store.expire(250.0, lambda target, collector: 100.0)
     assert touched == [("spe1", "statistics")]
     assert _values(store) == {("mailstore_spe_instance_archive_size_bytes", "spe2", "a"): 9}
@@ -53,9 +64,9 @@ def test_expire_drops_only_stale_groups():
 
 def test_collectors_do_not_disturb_each_other():
     store = SnapshotStore()
-    store.swap("spe1", "statistics", [_size("a", 1)], 100.0)
+    store.swap("spe1", "statistics", _run([_size("a", 1)]), 100.0)
     msg = Sample("mailstore_spe_instance_messages", (("target", "spe1"), ("instance_id", "a")), 7)
-    store.swap("spe1", "other", [msg], 100.0)
+    store.swap("spe1", "other", _run([msg]), 100.0)
     store.drop("spe1", "other")
     assert _values(store) == {("mailstore_spe_instance_archive_size_bytes", "spe1", "a"): 1}
 
@@ -63,7 +74,7 @@ def test_collectors_do_not_disturb_each_other():
 def test_version_changes_on_every_swap():
     store = SnapshotStore()
     v1, _ = store.collect()
-    store.swap("spe1", "statistics", [_size("a", 1)], 100.0)
+    store.swap("spe1", "statistics", _run([_size("a", 1)]), 100.0)
     v2, _ = store.collect()
     assert v1 != v2
 
@@ -82,9 +93,9 @@ def test_kept_instance_data_is_exact_when_families_differ_between_instances():
     # "a" has two families, "b" only one, "c" only the other.
     first = [_size("a", 1), _store_sample("a", "1", 10), _store_sample("b", "1", 20),
              _size("c", 3)]
-    store.swap("spe1", "stores", first, 100.0)
+    store.swap("spe1", "stores", _run(first), 100.0)
     before = _values(store)
-    store.swap("spe1", "stores", [_size("a", 7)], 130.0, failed_instances=["b", "c"],
+    store.swap("spe1", "stores", _run([_size("a", 7)]), 130.0, failed_instances=["b", "c"],
                max_age=600)
     after = _values(store)
     assert after[("mailstore_spe_instance_archive_size_bytes", "spe1", "a")] == 7
@@ -102,7 +113,24 @@ def test_listeners_run_after_each_change():
     store = SnapshotStore()
     calls = []
     store.add_listener(lambda: calls.append(store.collect()[0]))
-    store.swap("spe1", "stores", [_size("a", 1)], 100.0)
+    store.swap("spe1", "stores", _run([_size("a", 1)]), 100.0)
     store.expire(1000.0, lambda t, c: 10.0)
     store.drop("spe1")  # nothing left to drop: no call
     assert len(calls) == 2 and calls[0] != calls[1]
+
+
+def test_run_sink_groups_by_instance_and_renders_each_instance_once():
+    """A per-instance put is one group (duplicates dropped); a whole-target put is
+    grouped by the samples' instance_id label (none: the target's own group)."""
+    sink = RunSink()
+    sink.put([_size("b", 2), _size("b", 2), _store_sample("b", "1", 20)], "b")
+    sink.put([_size("a", 1), Sample("mailstore_spe_up", (("target", "spe1"),), 1)])
+    groups = sink.writer.finish(100.0)
+    assert groups.keys == ["", "a", "b"]
+    assert groups.group(2)[1] == {
+        "mailstore_spe_instance_archive_size_bytes":
+            b'mailstore_spe_instance_archive_size_bytes{target="spe1",instance_id="b"} 2\n',
+        "mailstore_spe_store_size_bytes": b'mailstore_spe_store_size_bytes{target="spe1",'
+        b'instance_id="b",store_id="1",store_name="s"} 20\n',
+    }
+    assert groups.group(0)[1] == {"mailstore_spe_up": b'mailstore_spe_up{target="spe1"} 1\n'}
