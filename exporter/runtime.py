@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from exporter.collectors.base import Sample
 from exporter.exposition import Blocks, render_blocks
 from exporter.metricdefs import RUNTIME_DEFS
+from exporter.samples import Sample, SampleBuilder
 
 REFRESH_SECONDS = 5.0
 
@@ -62,14 +62,14 @@ class RuntimeMetrics:
             return self._rendered
 
     def _samples(self) -> list[Sample]:
-        samples = []
+        out = SampleBuilder(None)
         for metric in self._registry.collect():
             family = RUNTIME_DEFS.get(metric.name)
             if family is None:
                 continue  # a series a newer prometheus_client added: not in our contract
             for sample in metric.samples:
-                if sample.name.endswith("_created"):
-                    continue
-                labels = tuple((name, sample.labels[name]) for name in family.labels)
-                samples.append(Sample(sample.name, labels, float(sample.value)))
-        return samples
+                if sample.name != family.sample_name():
+                    continue  # e.g. a counter's _created
+                labels = {name: sample.labels[name] for name in family.labels}
+                out.add(family.name, float(sample.value), **labels)
+        return out.samples

@@ -20,15 +20,15 @@ PACKAGE = ROOT / "exporter"
 FLOORS: tuple[tuple[str, ...], ...] = (
     # what every floor may use: the version, metric definitions, samples, process set-up
     ("exporter", "exporter.metricdefs", "exporter.samples", "exporter.allocator",
-     "exporter.logsetup"),
+     "exporter.logsetup", "exporter.revision"),
     ("exporter.spe", "exporter.spe."),  # talking to SPE
     ("exporter.collectors", "exporter.collectors."),  # SPE results -> samples
     ("exporter.config", "exporter.config."),  # the config (collector keys from collectors)
     # samples -> rendered blocks and their keeping; the exporter's own series
-    ("exporter.groups", "exporter.exposition",
-     "exporter.snapshot", "exporter.telemetry", "exporter.health"),
+    ("exporter.groups", "exporter.exposition", "exporter.snapshot", "exporter.telemetry",
+     "exporter.health", "exporter.runtime"),
     ("exporter.maintenance", "exporter.scheduler"),  # running collectors and maintenance
-    ("exporter.app", "exporter.web", "exporter.webconfig"),  # wiring, HTTP
+    ("exporter.app", "exporter.web", "exporter.webconfig", "exporter.weblimits"),  # wiring, HTTP
     ("exporter.cli", "exporter.__main__"),  # the command line (demo mode: the simulator)
 )
 SIMULATOR = "exporter.simulator"  # an island: imports only itself; only cli imports it
