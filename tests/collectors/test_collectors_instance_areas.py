@@ -97,7 +97,7 @@ def test_process_restarts_count_changes_of_process_unique_id() -> None:
     clock = {"now": NOW}
 
     def poll() -> list:
-        result = collector.collect(make_ctx(client, now=lambda: clock["now"]))
+        result = collect(collector, make_ctx(client, now=lambda: clock["now"]))
         assert result.success, result.errors
         return result.samples
 
@@ -115,7 +115,7 @@ def test_process_restarts_count_changes_of_process_unique_id() -> None:
     current.pop("totalIOReadBytes")
     current["processUniqueID"] = "22222222-0000-0000-0000-000000000000"
     clock["now"] += 60
-    assert not collector.collect(make_ctx(client, now=lambda: clock["now"])).success
+    assert not collect(collector, make_ctx(client, now=lambda: clock["now"])).success
     current["totalIOReadBytes"] = 1
     current["processUniqueID"] = "11111111-0000-0000-0000-000000000000"
     clock["now"] += 60
