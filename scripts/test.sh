@@ -9,10 +9,18 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
+APT_PACKAGES=()
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
-    echo "== installing Debian's prometheus (promtool and prometheus for the tests)"
+    APT_PACKAGES+=(prometheus)   # promtool and a real Prometheus for the tests
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    APT_PACKAGES+=(systemd)      # systemd-analyze verify/security for deploy/systemd
+fi
+if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
+    echo "== installing Debian packages: ${APT_PACKAGES[*]}"
     $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends prometheus
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+        "${APT_PACKAGES[@]}"
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -9,6 +9,7 @@ on deploy/prometheus.yml, and consistency of docker-compose.yml with the files i
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import json
 import re
 import shutil
@@ -19,6 +20,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -55,9 +59,31 @@ def instructions(text: str) -> list[tuple[str, str]]:
 DF = instructions(DOCKERFILE.read_text(encoding="utf-8"))
 
 
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Stage name -> its instructions, FROM first."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for keyword, args in DF:
+        if keyword == "FROM":
+            parts = args.split()
+            name = parts[-1] if len(parts) >= 3 and parts[-2].upper() == "AS" else str(len(out))
+            current = out.setdefault(name, [])
+        if current is not None:
+            current.append((keyword, args))
+    return out
+
+
+def stage_chain(name: str) -> list[tuple[str, str]]:
+    """A stage's instructions including those of the stages it is built FROM."""
+    all_stages = stages()
+    own = all_stages[name]
+    base = own[0][1].split()[0]
+    return (stage_chain(base) if base in all_stages else []) + own
+
+
 def final_stage() -> list[tuple[str, str]]:
-    last_from = max(i for i, (k, _) in enumerate(DF) if k == "FROM")
-    return DF[last_from:]
+    """The default target (the last stage), with what it inherits."""
+    return stage_chain(list(stages())[-1])
 
 
 def only(keyword: str, stage: list[tuple[str, str]] | None = None) -> str:
@@ -103,15 +129,93 @@ def test_multi_stage_on_pinned_slim_python() -> None:
         a.split("=", 1) for k, a in DF if k == "ARG" and "=" in a and a.startswith("PYTHON_IMAGE")
     )
     assert args.get("PYTHON_IMAGE") == "python:3.11-slim-bookworm"
-    froms = [a for k, a in DF if k == "FROM"]
-    assert len(froms) >= 2, "expected a builder stage and a runtime stage"
-    assert froms[0].split()[-1] == "builder"
-    assert all(f.split()[0] in ("${PYTHON_IMAGE}", "python:3.11-slim-bookworm") for f in froms)
-    # The builder makes a wheel; the runtime stage installs it into a venv.
-    assert any(k == "RUN" and "pip wheel" in a for k, a in DF)
-    run = " ".join(a for k, a in final_stage() if k == "RUN")
-    assert "python -m venv /opt/venv" in run and "/opt/venv/bin/pip install" in run
-    assert "/wheels/" in run
+    names = list(stages())
+    assert names[0] == "builder" and names[-1] == "exporter", names
+    for name in names:
+        base = stages()[name][0][1].split()[0]
+        assert base in ("${PYTHON_IMAGE}", *names), f"{name} is built FROM {base}"
+    # The builder makes a wheel; the venv stages install it.
+    assert any(k == "RUN" and "pip wheel" in a for k, a in stages()["builder"])
+
+
+def test_default_image_is_the_exporter_alone_and_demo_carries_the_simulator() -> None:
+    def venv_stage(target: str) -> str:
+        copies = [a for k, a in stages()[target] if k == "COPY"]
+        assert len(copies) == 1 and copies[0].endswith("/opt/venv /opt/venv"), copies
+        return copies[0].split()[0].removeprefix("--from=")
+
+    exporter_run = " ".join(a for k, a in stages()[venv_stage("exporter")] if k == "RUN")
+    demo_run = " ".join(a for k, a in stages()[venv_stage("demo")] if k == "RUN")
+    assert "simulator" not in exporter_run and "cryptography" not in exporter_run
+    assert "[simulator]" in demo_run
+    assert json.loads(only("CMD", stages()["demo"]))[0] == "--demo"
+
+
+def test_no_pip_in_the_final_images() -> None:
+    """The venvs drop pip once installed, the runtime base drops the image's own pip, and
+    nothing after that installs anything."""
+    for target in ("exporter", "demo"):
+        chain = stage_chain(target)
+        runs = [a for k, a in chain if k == "RUN"]
+        assert any("pip uninstall --yes pip setuptools wheel" in r for r in runs), target
+        assert not any("pip install" in r for r in runs), target
+    for venv in ("venv", "venv-demo"):
+        run = " ".join(a for k, a in stages()[venv] if k == "RUN")
+        assert "python -m pip uninstall --yes pip setuptools" in run, venv
+
+
+def test_every_pip_install_uses_the_constraints_file() -> None:
+    installs = [a for k, a in DF if k == "RUN" and "pip install" in a]
+    assert installs
+    for run in installs:
+        for command in run.split("&&"):
+            if "pip install" in command:
+                assert "--constraint constraints.txt" in command, command
+    assert any(k == "COPY" and "constraints.txt" in a.split() for k, a in stages()["builder"])
+
+
+def _runtime_requirements() -> dict[str, list[Requirement]]:
+    """Runtime dependencies of the package and its simulator extra, transitively, as the
+    installed distributions declare them (markers evaluated for Linux/CPython 3.11)."""
+    environment = {"python_version": "3.11", "sys_platform": "linux",
+                   "platform_system": "Linux", "implementation_name": "cpython",
+                   "platform_python_implementation": "CPython", "os_name": "posix",
+                   "platform_machine": "x86_64", "python_full_version": "3.11.0"}
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    todo = [Requirement(r) for r in project["dependencies"]]
+    todo += [Requirement(r) for r in project["optional-dependencies"]["simulator"]]
+    found: dict[str, list[Requirement]] = {}
+    while todo:
+        req = todo.pop()
+        if req.marker and not req.marker.evaluate({**environment, "extra": ""}):
+            continue
+        name = canonicalize_name(req.name)
+        seen = name in found
+        found.setdefault(name, []).append(req)
+        if seen:
+            continue
+        try:
+            requires = importlib.metadata.requires(req.name) or []
+        except importlib.metadata.PackageNotFoundError:
+            pytest.fail(f"{req.name} is not installed in the test venv", pytrace=False)
+        todo += [Requirement(r) for r in requires]
+    return found
+
+
+def test_constraints_cover_every_runtime_dependency_at_an_allowed_version() -> None:
+    pins: dict[str, Version] = {}
+    for line in (REPO / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = Version(version)
+    needed = _runtime_requirements()
+    assert set(needed) <= set(pins), f"not in constraints.txt: {sorted(set(needed) - set(pins))}"
+    for name, requirements in needed.items():
+        for req in requirements:
+            assert req.specifier.contains(pins[name], prereleases=True), (
+                f"constraints.txt pins {name}=={pins[name]}, but {req} is required: "
+                "run scripts/lock.py")
+    assert set(pins) - set(needed) == set(), "constraints.txt pins packages nothing needs"
 
 
 def test_runs_as_numeric_non_root_user() -> None:
@@ -246,7 +350,10 @@ def test_compose_services_and_images() -> None:
     services = _compose()["services"]
     assert {"mailstore-spe-exporter", "prometheus", "grafana"} <= set(services)
     exporter = services["mailstore-spe-exporter"]
-    assert (REPO / exporter["build"] / "Dockerfile").is_file()
+    assert (REPO / exporter["build"]["context"] / "Dockerfile").is_file()
+    # As shipped the stack runs the demo: that needs the image target with the simulator.
+    assert "--demo" in exporter["command"]
+    assert exporter["build"]["target"] == "demo" and "demo" in stages()
     for name in ("prometheus", "grafana"):
         image = services[name]["image"]
         repo, _, tag = image.rpartition(":")
