@@ -1,6 +1,6 @@
 """The exporter's own series about its calls to SPE, per target.
 
-``Telemetry`` is the client's observer (see ``exporter.spe.client``): it counts API
+``Telemetry`` is the client's observer (``exporter.spe.observer.ClientObserver``): it counts API
 calls, failures by reason, durations, and follows long-running calls (token +
 get-status) from their first answer to their final status. It renders its series only
 when something changed since the last scrape.
@@ -18,6 +18,7 @@ from exporter.exposition import Blocks, CachedBlockSource, render_blocks
 from exporter.metricdefs import DURATION_BUCKETS
 from exporter.samples import SampleBuilder
 from exporter.spe.errors import SPEError
+from exporter.spe.observer import ClientObserver
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class _AsyncState:
     last_error: str | None = None
 
 
-class Telemetry(CachedBlockSource):
+class Telemetry(CachedBlockSource, ClientObserver):
     """Counters of one target. Thread-safe; implements the client's observer protocol."""
 
     def __init__(self, target: str, clock: Callable[[], float] = time.time) -> None:

@@ -94,9 +94,7 @@ def describe_error(exc: BaseException) -> str:
 def _report_rejected(ctx: CollectContext, exc: BaseException) -> None:
     """A result SPE returned but we could not parse counts as an invalid response."""
     if isinstance(exc, ParseError):
-        notify = getattr(ctx.client, "notify", None)
-        if notify is not None:
-            notify("result_rejected", exc.function)
+        ctx.client.report.result_rejected(exc.function)
 
 
 def _log_unexpected(where: str, exc: BaseException) -> None:
@@ -200,7 +198,7 @@ def map_instances(
 
     def lane() -> None:
         # A closed client (shutdown, reload) ends the run after the calls in flight.
-        while not getattr(ctx.client, "stopped", False):
+        while not ctx.client.stopped:
             with take:
                 instance_id = next(pending, None)
             if instance_id is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.collectors.base import CollectContext
-from exporter.collectors.ledger import HOUR, ResultLedger, WindowPolicy
+from exporter.collectors.ledger import HOUR, ResultLedger, WindowPolicy, fetch_windows
 from exporter.collectors.parsing import records_of
 from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
 from exporter.samples import Sample, SampleBuilder
@@ -143,16 +143,10 @@ class JobsCollector(PerInstanceCollector):
         now = ctx.now()
         state = self._instance_state(ctx.target, instance_id)
         jobs = parse_jobs(ctx.client.call(GET_JOBS, instanceID=instance_id))
-        runs: list[JobRun] = []
-        for start, end in state.ledger.windows(now):
-            result = ctx.client.call(
-                GET_JOB_RESULTS,
-                instanceID=instance_id,
-                fromIncluding=start,
-                toExcluding=end,
-                timeZoneId="UTC",
-            )
-            runs.extend(parse_job_results(result))
+        runs = fetch_windows(
+            ctx.client, GET_JOB_RESULTS, state.ledger, now, parse_job_results,
+            instance_id=instance_id, time_zone_arg="timeZoneId",
+        )  # fmt: skip
         # Only now, with every window fetched and parsed, does the state change.
         apply_job_runs(state, jobs, runs)
         state.ledger.commit(now)

@@ -23,10 +23,17 @@ Decisions (documented for operators in the collector modules):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from exporter.collectors.parsing import to_spe_datetime
+
+if TYPE_CHECKING:
+    from exporter.spe.client import SPEClient
+
+Row = TypeVar("Row")
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -90,3 +97,33 @@ class ResultLedger:
         # pin the allocator's memory (see docs/design.md, "Memory").
         for rid in [rid for rid, done in self.seen.items() if done < horizon]:
             del self.seen[rid]
+
+
+def fetch_windows(
+    client: SPEClient,
+    function: str,
+    ledger: ResultLedger,
+    now: float,
+    parse: Callable[[Any], list[Row]],
+    *,
+    instance_id: str,
+    time_zone_arg: str,
+) -> list[Row]:
+    """Every row ``function`` returns for the instance in the ledger's next windows, parsed.
+
+    One call per window, in UTC: ``time_zone_arg`` is the name the function gives its
+    time-zone argument (GetJobResults ``timeZoneId``, GetWorkerResults ``timeZoneID``).
+    The ledger's windows are not advanced: the caller commits once every window was
+    fetched and parsed, so a failure retries them all.
+    """
+    rows: list[Row] = []
+    for start, end in ledger.windows(now):
+        result = client.call(
+            function,
+            instanceID=instance_id,
+            fromIncluding=start,
+            toExcluding=end,
+            **{time_zone_arg: "UTC"},
+        )
+        rows.extend(parse(result))
+    return rows

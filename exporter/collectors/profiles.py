@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.collectors.base import CollectContext
-from exporter.collectors.ledger import DAY, ResultLedger, WindowPolicy
+from exporter.collectors.ledger import DAY, ResultLedger, WindowPolicy, fetch_windows
 from exporter.collectors.parsing import records_of
 from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
 from exporter.samples import Sample, SampleBuilder
@@ -189,16 +189,10 @@ class ProfilesCollector(PerInstanceCollector):
         now = ctx.now()
         state = self._instance_state(ctx.target, instance_id)
         profiles = parse_profiles(ctx.client.call(GET_PROFILES, instanceID=instance_id, raw=True))
-        runs: list[WorkerRun] = []
-        for start, end in state.ledger.windows(now):
-            result = ctx.client.call(
-                GET_WORKER_RESULTS,
-                instanceID=instance_id,
-                fromIncluding=start,
-                toExcluding=end,
-                timeZoneID="UTC",
-            )
-            runs.extend(parse_worker_results(result))
+        runs = fetch_windows(
+            ctx.client, GET_WORKER_RESULTS, state.ledger, now, parse_worker_results,
+            instance_id=instance_id, time_zone_arg="timeZoneID",
+        )  # fmt: skip
         # Only now, with every window fetched and parsed, does the state change.
         apply_runs(state, profiles, runs)
         state.ledger.commit(now)

@@ -8,37 +8,29 @@ appear in messages, logs or ``repr()``.
 
 from __future__ import annotations
 
-import errno
-import http.client
 import logging
 import re
-import socket
 import threading
 import time
-from collections.abc import Collection, Iterator
-from typing import Any, Protocol
+from collections.abc import Collection
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import urllib3.exceptions
 from requests.auth import _basic_auth_str
 
 from exporter import __version__
-from exporter.spe import longrunning
+from exporter.spe import failures, longrunning
 from exporter.spe.envelope import Envelope, body_excerpt, decode_envelope, decode_json
 from exporter.spe.errors import (
     SPEAPIError,
-    SPEAuthError,
-    SPEConnectionError,
     SPEError,
     SPEFunctionNotAllowedError,
-    SPEHTTPError,
     SPEInvalidResponseError,
-    SPETimeoutError,
-    SPETLSError,
 )
 from exporter.spe.formdata import encode_form
-from exporter.spe.tls import SPEHTTPAdapter, TLSOptions, pin_mismatch
+from exporter.spe.observer import ClientObserver, GuardedObserver
+from exporter.spe.tls import SPEHTTPAdapter, TLSOptions
 
 log = logging.getLogger("exporter.spe")
 
@@ -58,27 +50,6 @@ _MIN_SCRUB_LENGTH = 4
 # abandoned as soon as they exceed the limit.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _READ_CHUNK_BYTES = 256 * 1024
-
-
-class ClientObserver(Protocol):
-    """Receives call telemetry. Implement any subset; exceptions raised here are logged."""
-
-    def request_finished(self, function: str, duration: float, error: SPEError | None) -> None: ...
-
-    def async_started(self, function: str, token: str) -> None: ...
-
-    def async_progress(
-        self, function: str, token: str, percent: float | None, text: str | None
-    ) -> None: ...
-
-    # error: the message of a failed or timed-out task (SPE's error.message), else None.
-    def async_finished(
-        self, function: str, token: str, result: str, duration: float, error: str | None
-    ) -> None: ...
-
-    # A call succeeded on the wire but its result did not have the expected shape (the
-    # caller found out while parsing it): counted as an invalid_response failure.
-    def result_rejected(self, function: str) -> None: ...
 
 
 class SPEClient:
@@ -126,7 +97,8 @@ class SPEClient:
         self.status_poll_ms = int(status_poll_ms)
         # None: the module default, read when the client is made (tests may lower it).
         self.max_response_bytes = int(max_response_bytes or MAX_RESPONSE_BYTES)
-        self.observer = observer
+        # Every event of this client's calls, typed, scrubbed, never raising (see observer).
+        self.report: ClientObserver = GuardedObserver(observer, self._scrub_text)
         # An empty allow-list allows nothing; only None switches the check off.
         self.allowed_functions = (
             frozenset(allowed_functions) if allowed_functions is not None else None
@@ -222,7 +194,7 @@ class SPEClient:
                 finally:
                     self._forget_token(token)
             elif env.is_failed:
-                raise _api_error(function, env)
+                raise failures.api_error(function, env)
             elif not env.is_succeeded:
                 raise SPEAPIError(
                     env.error_message or f"call ended with status {env.status_code!r}",
@@ -304,19 +276,6 @@ class SPEClient:
             self._cancel(token)
         except SPEError as exc:
             log.warning("cancel-async failed (ignored): %s", self.scrub(exc))
-
-    def notify(self, method: str, *args: object) -> None:
-        """Call an observer method if the observer has it; never let it break a call."""
-        handler = getattr(self.observer, method, None) if self.observer else None
-        if handler is None:
-            return
-        if method == "async_finished" and len(args) > 4 and isinstance(args[4], str):
-            # The task's error message goes to logs and the landing page: scrub it too.
-            args = (*args[:4], self._scrub_text(args[4]), *args[5:])
-        try:
-            handler(*args)
-        except Exception:
-            log.exception("SPE client observer %s raised; ignored", method)
 
     # ------------------------------------------------------------------- internals
 
@@ -404,7 +363,13 @@ class SPEClient:
                     raise self._transport_error(function, exc, read_timeout) from exc
             status = response.status_code
             if status != 200:
-                raise self._http_error(function, response)
+                raise failures.http_error(
+                    response,
+                    function=function,
+                    where=self._host_port,
+                    username=self.username,
+                    scrub=self._scrub_text,
+                )
             return content
         except SPEError as exc:
             status = f"{status} ({exc.reason})"
@@ -454,6 +419,18 @@ class SPEClient:
         response._content = content  # what requests itself does when not streaming
         return content
 
+    def _transport_error(
+        self, function: str, exc: requests.RequestException, read_timeout: float
+    ) -> SPEError:
+        return failures.transport_error(
+            exc,
+            function=function,
+            where=self._host_port,
+            connect_timeout=self.connect_timeout,
+            read_timeout=read_timeout,
+            digest_name=self.tls.digest_name,
+        )
+
     def _too_large(self, function: str, what: str) -> SPEInvalidResponseError:
         return SPEInvalidResponseError(
             f"response from {self._host_port} is larger than the limit of "
@@ -474,137 +451,6 @@ class SPEClient:
     def _scrub_text(self, text: str) -> str:
         pw = self._password
         return text.replace(pw, "***") if len(pw) >= _MIN_SCRUB_LENGTH else text
-
-    def _transport_error(
-        self, function: str, exc: requests.RequestException, read_timeout: float
-    ) -> SPEError:
-        where = self._host_port
-        causes = list(_causes(exc))
-        if isinstance(exc, requests.exceptions.SSLError):
-            return self._tls_error(function, exc)
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return SPETimeoutError(
-                f"connecting to {where} timed out (connect timeout {self.connect_timeout:g} s); "
-                "SPE may be down, firewalled, or the URL may be wrong",
-                function=function,
-            )
-        if isinstance(exc, requests.exceptions.ReadTimeout) or _has(
-            causes, urllib3.exceptions.ReadTimeoutError, TimeoutError
-        ):
-            return SPETimeoutError(
-                f"no response from {where} within the read timeout of {read_timeout:g} s; "
-                "SPE may be overloaded (raise read_timeout if this function is slow)",
-                function=function,
-            )
-        if _has(causes, urllib3.exceptions.NameResolutionError, socket.gaierror):
-            return SPEConnectionError(
-                f"cannot resolve host name of {where}; check base_url (DNS failure)",
-                function=function,
-            )
-        if _has(causes, ConnectionRefusedError) or _errno_in(causes, errno.ECONNREFUSED):
-            return SPEConnectionError(
-                f"connection to {where} refused; SPE may be down or base_url "
-                "(host or port, default 8474) may be wrong",
-                function=function,
-            )
-        if _has(causes, urllib3.exceptions.NewConnectionError):
-            return SPEConnectionError(
-                f"cannot connect to {where} ({_last_words(causes)}); SPE may be down or "
-                "base_url may be wrong",
-                function=function,
-            )
-        if _has(
-            causes,
-            ConnectionResetError,
-            http.client.RemoteDisconnected,
-            http.client.IncompleteRead,
-            urllib3.exceptions.ProtocolError,
-        ):
-            return SPEConnectionError(
-                f"connection to {where} was closed or reset before a complete response "
-                f"({_last_words(causes)}); SPE or a proxy in between may have dropped it",
-                function=function,
-            )
-        return SPEConnectionError(
-            f"request to {where} failed: {_last_words(causes)}", function=function
-        )
-
-    def _tls_error(self, function: str, exc: requests.RequestException) -> SPETLSError:
-        where = self._host_port
-        text = " | ".join(str(c) for c in _causes(exc))
-        mismatch = pin_mismatch(text)
-        if mismatch:
-            expected, actual = mismatch
-            return SPETLSError(
-                f"certificate of {where} does not match the pinned {self.tls.digest_name} "
-                f"thumbprint: expected {expected}, server presented {actual}. If the "
-                "certificate was renewed on purpose, update the thumbprint",
-                function=function,
-            )
-        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-            reason = _verify_reason(text)
-            return SPETLSError(
-                f"TLS certificate verification failed for {where} ({reason}). SPE uses a "
-                "self-signed certificate by default: set ca_file to its certificate (PEM) or "
-                "pin its thumbprint (as shown by SPE)",
-                function=function,
-            )
-        return SPETLSError(
-            f"TLS handshake with {where} failed ({_last_words(list(_causes(exc)))}); "
-            "check that base_url points at the SPE HTTPS port (default 8474)",
-            function=function,
-        )
-
-    def _http_error(self, function: str, response: requests.Response) -> SPEError:
-        status = response.status_code
-        if status == 401:
-            return SPEAuthError(
-                f"authentication failed for user {self.username!r} (HTTP 401): check user "
-                "name and API password; with MFA on, the API password is required",
-                status=status,
-                function=function,
-            )
-        if status == 403:
-            return SPEHTTPError(
-                f"access denied for user {self.username!r} (HTTP 403): the user must be an "
-                "SPE system administrator",
-                status=status,
-                function=function,
-            )
-        if status == 404 and function == GET_STATUS:
-            return SPEHTTPError(
-                "unknown or expired token (HTTP 404): the long-running task is no longer "
-                "known to SPE (finished long ago, or SPE restarted)",
-                status=status,
-                function=function,
-            )
-        if status == 404:
-            return SPEHTTPError(
-                f"not found (HTTP 404) at {response.request.path_url}: the function may not "
-                "exist on this SPE version (see get-metadata) or base_url has a wrong path",
-                status=status,
-                function=function,
-            )
-        if 300 <= status <= 399:
-            # Not followed: the credentials would go to wherever the redirect points.
-            location = self._scrub_text(response.headers.get("Location", "")[:200])
-            return SPEHTTPError(
-                f"redirect (HTTP {status}) to {location or 'nowhere'!r} not followed: base_url "
-                "must point at the SPE Management API itself (https://<host>:8474), not at a "
-                "proxy or web page that redirects",
-                status=status,
-                function=function,
-            )
-        return SPEHTTPError(
-            f"HTTP {status} {response.reason or ''} from {self._host_port}; body starts with "
-            f"{body_excerpt(response.content)}".replace("  ", " "),
-            status=status,
-            function=function,
-        )
-
-    def _report(self, function: str, duration: float, error: SPEError | None) -> None:
-        self.notify("request_finished", function, duration, error)
-
 
 class _Reported:
     """Context manager: one ``request_finished`` per public call, with its end-to-end time.
@@ -629,15 +475,7 @@ class _Reported:
                 exc.function = self.function
             self.client.scrub(exc)
             log.debug("SPE call %s failed (%s): %s", self.function, exc.reason, exc)
-        self.client._report(self.function, time.monotonic() - self.started, exc)
-
-
-def _api_error(function: str, env: Envelope) -> SPEAPIError:
-    return SPEAPIError(
-        env.error_message or "SPE reported statusCode 'failed' without an error message",
-        details=env.error_details,
-        function=function,
-    )
+        self.client.report.request_finished(self.function, time.monotonic() - self.started, exc)
 
 
 def _validate_base_url(base_url: str) -> str:
@@ -656,47 +494,3 @@ def _validate_base_url(base_url: str) -> str:
 
 def _without_userinfo(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//***@", url)
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it wraps (``__cause__``/``__context__``/``reason``)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.append(current.__cause__ or current.__context__)
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-        for arg in current.args:
-            if isinstance(arg, BaseException):
-                todo.append(arg)
-
-
-def _has(causes: list[BaseException], *types: type[BaseException]) -> bool:
-    return any(isinstance(c, types) for c in causes)
-
-
-def _errno_in(causes: list[BaseException], code: int) -> bool:
-    return any(isinstance(c, OSError) and c.errno == code for c in causes)
-
-
-def _last_words(causes: list[BaseException]) -> str:
-    """A short description from the innermost cause (urllib3's outer texts are noisy)."""
-    inner = causes[-1] if causes else None
-    if inner is None:
-        return "unknown error"
-    text = str(inner) or type(inner).__name__
-    return text if len(text) <= 200 else text[:200] + "..."
-
-
-_VERIFY_REASON = re.compile(r"certificate verify failed: ([^(\]')\"]+)")
-
-
-def _verify_reason(text: str) -> str:
-    match = _VERIFY_REASON.search(text)
-    return match.group(1).strip() if match else "certificate not trusted"

@@ -23,6 +23,7 @@ from exporter.spe.errors import (
     SPEInvalidResponseError,
     SPEPollingStoppedError,
 )
+from exporter.spe.observer import ClientObserver
 
 log = logging.getLogger("exporter.spe")
 
@@ -46,7 +47,8 @@ class StatusTransport(Protocol):
 
     def cancel_quietly(self, token: str) -> None: ...
 
-    def notify(self, method: str, *args: object) -> None: ...
+    # Where the task's events go: the client's guarded observer.
+    report: ClientObserver
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ def follow(
         )
     started = time.monotonic()
     deadline_at = started + policy.deadline
-    transport.notify("async_started", function, token)
+    transport.report.async_started(function, token)
     result = RESULT_FAILED
     error: str | None = None
     try:
@@ -99,7 +101,7 @@ def follow(
         raise
     finally:
         duration = time.monotonic() - started
-        transport.notify("async_finished", function, token, result, duration, error)
+        transport.report.async_finished(function, token, result, duration, error)
 
 
 def _poll_loop(
@@ -146,7 +148,7 @@ def _report_progress(
     env: Envelope,
     on_progress: ProgressCallback | None,
 ) -> None:
-    transport.notify("async_progress", function, token, env.percent_progress, env.status_text)
+    transport.report.async_progress(function, token, env.percent_progress, env.status_text)
     if on_progress is None:
         return
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
 from exporter.samples import Sample, SampleList
+from exporter.spe.observer import ClientObserver
 
 TARGET = "spe1"
 # 2026-05-02T12:00:00Z: a fixed "now" for window tests.
@@ -23,10 +24,13 @@ class FakeClient:
     arguments and returning either.
     """
 
+    stopped = False  # SPEClient.stopped: never closed
+
     def __init__(self, responses: dict[str, Any]) -> None:
         self.responses = responses
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
+        self.report = ClientObserver()  # events are not looked at here
 
     def call(self, function: str, **args: Any) -> Any:
         with self._lock:

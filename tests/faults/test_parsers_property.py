@@ -38,6 +38,7 @@ from exporter.snapshot import RunSink
 from exporter.spe.client import SPEClient
 from exporter.spe.envelope import decode_envelope
 from exporter.spe.errors import SPEInvalidResponseError
+from exporter.spe.observer import ClientObserver
 
 from .faultkit import PASSWORD, USERNAME
 
@@ -185,8 +186,11 @@ def test_every_collector_has_a_parser_under_test():
 
 
 class FakeClient:
+    stopped = False
+
     def __init__(self, results: dict[str, Any]) -> None:
         self.results = results
+        self.report = ClientObserver()
 
     def call(self, function: str, **_: Any) -> Any:
         return self.results[function]

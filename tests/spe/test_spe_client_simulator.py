@@ -24,9 +24,10 @@ from exporter.spe.errors import (
     SPETimeoutError,
     SPETLSError,
 )
+from exporter.spe.observer import ClientObserver
 
 
-class Recorder:
+class Recorder(ClientObserver):
     """A ClientObserver that records every event (thread-safe)."""
 
     def __init__(self) -> None:

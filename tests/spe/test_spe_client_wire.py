@@ -18,9 +18,10 @@ from exporter.spe.errors import (
     SPEHTTPError,
     SPEInvalidResponseError,
 )
+from exporter.spe.observer import ClientObserver
 
 
-class RecordingObserver:
+class RecordingObserver(ClientObserver):
     def __init__(self) -> None:
         self.requests: list[tuple[str, float, object]] = []
 
@@ -161,7 +162,7 @@ def test_allow_list_refusal_sends_nothing_and_is_reported(scripted):
 
 
 def test_observer_exception_never_breaks_a_call(scripted, caplog):
-    class Broken:
+    class Broken(ClientObserver):
         def request_finished(self, *args):
             raise RuntimeError("observer bug")
 

@@ -15,10 +15,27 @@ from exporter.spe.errors import (
     SPEPollingStoppedError,
 )
 from exporter.spe.longrunning import PollPolicy, follow
+from exporter.spe.observer import ClientObserver
 
 
 def running(version: int, percent: float | None = None, text: str | None = None) -> Envelope:
     return Envelope("running", version, "tok", percent, text)
+
+
+class _Events(ClientObserver):
+    """Records the task's events as (event name, *arguments)."""
+
+    def __init__(self, events: list[tuple]) -> None:
+        self.events = events
+
+    def async_started(self, *args):
+        self.events.append(("async_started", *args))
+
+    def async_progress(self, *args):
+        self.events.append(("async_progress", *args))
+
+    def async_finished(self, *args):
+        self.events.append(("async_finished", *args))
 
 
 class FakeTransport:
@@ -30,6 +47,7 @@ class FakeTransport:
         self.polls: list[tuple[str, int, int]] = []
         self.cancelled: list[str] = []
         self.events: list[tuple] = []
+        self.report = _Events(self.events)
 
     def poll_status(self, token, last_known_version, milliseconds):
         self.polls.append((token, last_known_version, milliseconds))
@@ -43,8 +61,6 @@ class FakeTransport:
     def cancel_quietly(self, token):
         self.cancelled.append(token)
 
-    def notify(self, method, *args):
-        self.events.append((method, *args))
 
     def finished(self):
         return [e for e in self.events if e[0] == "async_finished"]
