@@ -18,7 +18,6 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from exporter.app import Exporter  # noqa: E402
-from exporter.collectors.base import CollectContext  # noqa: E402
 from exporter.config import parse_config  # noqa: E402
 from exporter.samples import Sample, SampleList  # noqa: E402
 from exporter.simulator import Simulator, generate_scenario, load_scenario  # noqa: E402
@@ -118,16 +117,7 @@ def populate_synthetic(exp: Exporter, sim: Simulator, instances: int) -> dict[st
     for name in sorted(rt.plans, key=lambda n: n != "instances"):
         # As the scheduler runs it, but keeping the samples instead of rendering them.
         sink = SampleList()
-        ctx = CollectContext(
-            target=TARGET,
-            client=rt.client,
-            instance_filter=rt.instance_filter,
-            concurrency=rt.concurrency,
-            known_instances=rt.known_instances,
-            executor=rt.executor,
-            sink=sink,
-        )
-        result = rt.collectors[name].collect(ctx)
+        result = rt.collectors[name].collect(rt.context(sink, time.time))
         if name == "instances" and result.instances is not None:
             rt.known_instances = list(result.instances)
         results[name] = (result, sink.samples)

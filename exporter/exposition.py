@@ -15,23 +15,22 @@ Bounded memory and cheap scrapes at thousands of instances (tens of MB of text):
 * a body is never joined into one byte string: it is the list of the blocks (shared by
   both formats, owned by their sources) and the family headers, written one after the
   other, so the only copy of the series is the one the sources keep;
-* the gzip form is stitched from one raw deflate segment per block (RFC 1951 blocks
-  ending on a byte boundary, concatenated into one gzip member) with the CRC-32s
-  combined arithmetically. A block is compressed once, when it first appears
-  (``ExpositionCache.prepare``, called by the poller after a snapshot swap), so a change
-  of the small, busy sources (telemetry during a poll) costs a scrape only the
-  compression of those small blocks, never of the whole body.
+* the gzip form is stitched from one deflate segment per block (``exporter.gzipstitch``).
+  A block is compressed once, when it first appears (``ExpositionCache.prepare``, called
+  by the poller after a snapshot swap), so a change of the small, busy sources
+  (telemetry during a poll) costs a scrape only the compression of those small blocks.
+
+Also here: content negotiation (``wants_openmetrics``, ``wants_gzip``).
 """
 
 from __future__ import annotations
 
 import math
-import struct
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from exporter.gzipstitch import SegmentCache
 from exporter.metricdefs import FAMILIES, family_of
 from exporter.samples import Sample
 
@@ -129,71 +128,6 @@ def assemble(sources: Sequence[Blocks], *, openmetrics: bool) -> bytes:
     return b"".join(parts)
 
 
-# -- gzip by segments -------------------------------------------------------------------
-
-GZIP_LEVEL = 6  # the usual balance; each block is compressed once anyway
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, mtime 0, OS unknown
-_DEFLATE_END = b"\x03\x00"  # an empty final block (fixed Huffman)
-_CRC_POLY = 0xEDB88320  # reflected CRC-32 polynomial
-# Parts at least this long are folded into the body's CRC by ``crc32_combine`` (about
-# 0.1 ms in Python whatever the length); shorter ones are simply run through zlib.crc32.
-_COMBINE_ABOVE = 256 * 1024
-
-
-def _multmodp(a: int, b: int) -> int:
-    """a * b modulo the CRC-32 polynomial (zlib's multmodp, reflected bit order)."""
-    m = 1 << 31
-    p = 0
-    while True:
-        if a & m:
-            p ^= b
-            if a & (m - 1) == 0:
-                return p
-        m >>= 1
-        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
-
-
-def _x2n_table() -> tuple[int, ...]:
-    table = [1 << 30]  # x^1
-    for _ in range(31):
-        table.append(_multmodp(table[-1], table[-1]))
-    return tuple(table)
-
-
-_X2N = _x2n_table()  # x^(2^n) modulo the polynomial
-
-
-def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """CRC-32 of A+B from crc32(A), crc32(B) and len(B), in O(log len(B)) steps (zlib's)."""
-    if len2 == 0:
-        return crc1
-    p = 1 << 31  # x^0
-    k = 3  # 2^3 bits per byte
-    while len2:
-        if len2 & 1:
-            p = _multmodp(_X2N[k & 31], p)
-        len2 >>= 1
-        k += 1
-    return _multmodp(p, crc1) ^ crc2
-
-
-def deflate_segment(data: bytes) -> tuple[bytes, int]:
-    """``data`` as raw deflate blocks ending on a byte boundary, and its CRC-32.
-
-    Segments of independent compressors concatenate into one valid deflate stream (none
-    refers back into another), which is how a gzip body is stitched from cached pieces.
-    """
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH), zlib.crc32(data)
-
-
-# Family headers never change: their segments are made once.
-_HEADER_SEGMENTS: dict[bytes, tuple[bytes, int]] = {
-    header: deflate_segment(header)
-    for header in (*_TEXT_HEADERS.values(), *_OPENMETRICS_HEADERS.values(), b"# EOF\n")
-}
-
-
 def body_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[bytes]:
     """The body as a list of byte strings in order (headers and the sources' own blocks,
     nothing copied); ``b"".join`` of it equals ``assemble``."""
@@ -236,10 +170,10 @@ class ExpositionCache:
         self._lock = threading.Lock()
         self._version: object = object()
         self._bodies: dict[tuple[bool, bool], Body] = {}
-        # id(block) -> (block, segment, crc). The block itself is kept so that its id
-        # cannot be reused while the entry lives; entries of vanished blocks are dropped
-        # by ``prepare``.
-        self._segments: dict[int, tuple[bytes, bytes, int]] = {}
+        # The family headers never change: their segments are made once.
+        self._gzip = SegmentCache(
+            fixed=(*_TEXT_HEADERS.values(), *_OPENMETRICS_HEADERS.values(), b"# EOF\n")
+        )
 
     def body(self, *, openmetrics: bool, gzipped: bool) -> Body:
         key = (openmetrics, gzipped)
@@ -264,28 +198,7 @@ class ExpositionCache:
         compressing a large block.
         """
         _, sources = self._collect()
-        segments = self._segments
-        fresh = {}
-        for blocks in sources:
-            for block in blocks.values():
-                entry = segments.get(id(block))
-                if entry is None or entry[0] is not block:
-                    entry = (block, *deflate_segment(block))
-                fresh[id(block)] = entry
-        self._segments = fresh
-
-    def _segment(self, block: bytes) -> tuple[bytes, int]:
-        header = _HEADER_SEGMENTS.get(block)
-        if header is not None and len(block) < 4096:
-            return header
-        entry = self._segments.get(id(block))
-        if entry is not None and entry[0] is block:
-            return entry[1], entry[2]
-        segment, crc = deflate_segment(block)
-        if len(block) >= 65536:
-            # Large and not prepared: remember it (``prepare`` prunes the cache later).
-            self._segments[id(block)] = (block, segment, crc)
-        return segment, crc
+        self._gzip.prepare(block for blocks in sources for block in blocks.values())
 
     def _build(self, sources: Sequence[Blocks], *, openmetrics: bool, gzipped: bool) -> Body:
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
@@ -293,19 +206,7 @@ class ExpositionCache:
         if not gzipped:
             parts = _coalesce(parts)
             return Body(tuple(parts), content_type, False, sum(map(len, parts)))
-        out = [_GZIP_HEADER]
-        crc = 0
-        size = 0
-        for part in parts:
-            segment, part_crc = self._segment(part)
-            out.append(segment)
-            if len(part) < _COMBINE_ABOVE:
-                crc = zlib.crc32(part, crc)  # C speed: cheaper than combining a small part
-            else:
-                crc = crc32_combine(crc, part_crc, len(part))
-            size += len(part)
-        out.append(_DEFLATE_END + struct.pack("<II", crc, size & 0xFFFFFFFF))
-        out = _coalesce(out)
+        out = _coalesce(self._gzip.stitch(parts))
         return Body(tuple(out), content_type, True, sum(map(len, out)))
 
 
@@ -355,33 +256,3 @@ def wants_gzip(accept_encoding: str | None) -> bool:
                     return False
             return True
     return False
-
-
-class CachedBlockSource:
-    """Base of the exporter's own block sources (telemetry, collector health).
-
-    Subclasses change their state under ``self._lock`` and bump ``self._version``;
-    ``blocks()`` renders again only when the version moved since the last render, so a
-    scrape of an unchanged source costs nothing.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._version = 0
-        self._rendered_version = -1
-        self._rendered: Blocks = {}
-
-    def _render_blocks(self) -> Blocks:
-        """Render the current state; called with ``self._lock`` held."""
-        raise NotImplementedError
-
-    def version(self) -> int:
-        with self._lock:
-            return self._version
-
-    def blocks(self) -> Blocks:
-        with self._lock:
-            if self._rendered_version != self._version:
-                self._rendered = self._render_blocks()
-                self._rendered_version = self._version
-            return self._rendered

@@ -13,10 +13,11 @@ import platform
 from dataclasses import dataclass
 
 from exporter import __version__
-from exporter.exposition import Blocks, CachedBlockSource, render_blocks
+from exporter.exposition import Blocks, render_blocks
 from exporter.groups import GroupBlocks, merge_groups
 from exporter.revision import revision
 from exporter.samples import SampleBuilder
+from exporter.snapshot import CachedBlockSource
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from exporter.collectors.base import CollectContext, Collector, CollectResult, I
 from exporter.health import HealthTable
 from exporter.maintenance import EXECUTOR as MAINTENANCE_EXECUTOR
 from exporter.maintenance import MaintenanceRunner
+from exporter.samples import SampleSink
 from exporter.snapshot import RunSink, SnapshotStore
 from exporter.spe.client import SPEClient
 from exporter.telemetry import Telemetry
@@ -70,6 +71,19 @@ class TargetRuntime:
         # One pool per target bounds the per-instance calls of all its collectors together.
         self.executor = ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix=f"spe-{self.name}"
+        )
+
+    def context(self, sink: SampleSink, now: Callable[[], float]) -> CollectContext:
+        """What a collector run of this target gets: client, limits, instance list, sink."""
+        return CollectContext(
+            target=self.name,
+            client=self.client,
+            instance_filter=self.instance_filter,
+            concurrency=self.concurrency,
+            known_instances=self.known_instances,
+            now=now,
+            executor=self.executor,
+            sink=sink,
         )
 
     def close(self) -> None:
@@ -184,16 +198,7 @@ class Poller:
             return None
         plan = rt.plans[name]
         sink = RunSink()
-        ctx = CollectContext(
-            target=rt.name,
-            client=rt.client,
-            instance_filter=rt.instance_filter,
-            concurrency=rt.concurrency,
-            known_instances=rt.known_instances,
-            now=self.clock,
-            executor=rt.executor,
-            sink=sink,
-        )
+        ctx = rt.context(sink, self.clock)
         started = time.monotonic()
         try:
             result = rt.collectors[name].collect(ctx)

@@ -52,6 +52,37 @@ def _group_samples(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
     return groups
 
 
+class CachedBlockSource:
+    """Base of the exporter's own block sources (telemetry, collector health): a
+    ``BlockSource`` that renders only when its state changed.
+
+    Subclasses change their state under ``self._lock`` and bump ``self._version``;
+    ``blocks()`` renders again only when the version moved since the last render, so a
+    scrape of an unchanged source costs nothing.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = 0
+        self._rendered_version = -1
+        self._rendered: Blocks = {}
+
+    def _render_blocks(self) -> Blocks:
+        """Render the current state; called with ``self._lock`` held."""
+        raise NotImplementedError
+
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def blocks(self) -> Blocks:
+        with self._lock:
+            if self._rendered_version != self._version:
+                self._rendered = self._render_blocks()
+                self._rendered_version = self._version
+            return self._rendered
+
+
 class RunSink:
     """The sink of one collector run (``exporter.samples.SampleSink``): renders what the
     collector puts at once, one group per instance, so a run never holds the samples of

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exporter.exposition import Blocks, CachedBlockSource, render_blocks
+from exporter.exposition import Blocks, render_blocks
 from exporter.metricdefs import DURATION_BUCKETS
 from exporter.samples import SampleBuilder
+from exporter.snapshot import CachedBlockSource
 from exporter.spe.errors import SPEError
 from exporter.spe.observer import ClientObserver
 

@@ -144,7 +144,7 @@ def test_crc32_combine_matches_zlib():
     import os
     import zlib
 
-    from exporter.exposition import crc32_combine
+    from exporter.gzipstitch import crc32_combine
 
     a, b = os.urandom(1000), os.urandom(300_001)
     assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
@@ -182,7 +182,7 @@ def test_stitched_gzip_body_equals_the_plain_body_in_both_formats():
 
 
 def test_body_shares_the_sources_blocks_and_compresses_a_block_once(monkeypatch):
-    import exporter.exposition as exposition
+    import exporter.gzipstitch as gzipstitch
 
     big = _big_blocks(5000)
     state = {"version": 1, "blocks": [big, render_blocks(_samples())]}
@@ -193,13 +193,13 @@ def test_body_shares_the_sources_blocks_and_compresses_a_block_once(monkeypatch)
     assert any(part is block for part in plain.parts)  # served, not copied
 
     compressed = []
-    real = exposition.deflate_segment
+    real = gzipstitch.deflate_segment
 
     def counting(data):
         compressed.append(len(data))
         return real(data)
 
-    monkeypatch.setattr(exposition, "deflate_segment", counting)
+    monkeypatch.setattr(gzipstitch, "deflate_segment", counting)
     # A small source changes (telemetry during a poll): only it is compressed again.
     state["version"] = 2
     state["blocks"] = [big, render_blocks(_samples()[:1])]

@@ -25,8 +25,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("exporter.collectors", "exporter.collectors."),  # SPE results -> samples
     ("exporter.config", "exporter.config."),  # the config (collector keys from collectors)
     # samples -> rendered blocks and their keeping; the exporter's own series
-    ("exporter.groups", "exporter.exposition", "exporter.snapshot", "exporter.telemetry",
-     "exporter.health", "exporter.runtime"),
+    ("exporter.groups", "exporter.gzipstitch", "exporter.exposition", "exporter.snapshot",
+     "exporter.telemetry", "exporter.health", "exporter.runtime"),
     ("exporter.maintenance", "exporter.scheduler"),  # running collectors and maintenance
     ("exporter.app", "exporter.web", "exporter.webconfig", "exporter.weblimits"),  # wiring, HTTP
     ("exporter.cli", "exporter.__main__"),  # the command line (demo mode: the simulator)
