@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -277,3 +278,29 @@ def test_on_a_windows_like_platform_it_starts_reloads_via_lifecycle_and_stops(tm
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# --- scripts/run.sh: the README's first command stays the demo --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [([], ["--demo"]), (["--config.file=config.yml"], ["--config.file=config.yml"])],
+)
+def test_run_sh_runs_the_demo_without_arguments_and_passes_arguments_on(tmp_path, args,
+                                                                        expected):
+    """run.sh in a copy of the repo layout whose .venv holds stand-ins that record calls."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "run.sh", tmp_path / "scripts" / "run.sh")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("python", "pip", "mailstore-spe-exporter"):
+        stub = bin_dir / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> "{tmp_path}/calls"\n')
+        stub.chmod(0o755)
+    proc = subprocess.run(["bash", str(tmp_path / "scripts" / "run.sh"), *args],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0].startswith("pip install") and "-e .[simulator]" in calls[0]
+    assert calls[1:] == [" ".join(["mailstore-spe-exporter", *expected])]
