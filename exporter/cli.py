@@ -43,7 +43,7 @@ def default_config_file() -> Path:
 
 DEMO_SIMULATOR_ADDRESS = "127.0.0.1:0"
 SIMULATOR_EXTRA_HINT = (
-    "demo mode needs the optional extra 'simulator' (package cryptography): "
+    "{what} needs the optional extra 'simulator' (package cryptography): "
     "pip install 'mailstore-spe-exporter[simulator]'"
 )
 # Prometheus' own spelling "warn" is accepted next to Python's "warning".
@@ -170,6 +170,17 @@ def _default_config_file_or_fail() -> str:
     return str(path)
 
 
+def _import_simulator(what: str) -> Any:
+    """The simulator package, or CliError naming the extra when it is not installed."""
+    try:
+        import exporter.simulator
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] == "cryptography":
+            raise CliError(SIMULATOR_EXTRA_HINT.format(what=what)) from None
+        raise
+    return exporter.simulator
+
+
 def start_demo(address: str) -> Chosen:
     """Start the bundled SPE simulator and a one-target config pointing at it."""
     from exporter.config import demo_config
@@ -179,15 +190,11 @@ def start_demo(address: str) -> Chosen:
         host, port = split_listen_address(address)
     except ValueError as exc:
         raise CliError(f"--demo.simulator-address={address}: {exc}", code=2) from None
-    try:
-        from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] == "cryptography":
-            raise CliError(SIMULATOR_EXTRA_HINT) from None
-        raise
+    simulator = _import_simulator("demo mode")
     password = "demo-password"
-    sim = Simulator(
-        load_scenario(DEFAULT_SCENARIO), host=host, port=port, username="admin", password=password
+    sim = simulator.Simulator(
+        simulator.load_scenario(simulator.DEFAULT_SCENARIO),
+        host=host, port=port, username="admin", password=password,
     )
     try:
         sim.start()
@@ -344,6 +351,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stderr.flush()
     # Worker threads blocked in an SPE call would delay interpreter exit: leave now.
     os._exit(0)
+
+
+def simulator_main() -> int:
+    """Entry point of ``mailstore-spe-simulator``: the simulator's own command line, or one
+    line naming the extra when the simulator's dependency is missing."""
+    try:
+        _import_simulator("mailstore-spe-simulator")
+    except CliError as exc:
+        print(exc, file=sys.stderr)
+        return exc.code
+    from exporter.simulator.cli import main as simulator_cli
+
+    return simulator_cli()
 
 
 if __name__ == "__main__":

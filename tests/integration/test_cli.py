@@ -192,6 +192,17 @@ def test_without_the_simulator_extra_demo_mode_names_the_extra(monkeypatch, caps
     assert "Traceback" not in captured.out + captured.err
 
 
+def test_without_the_simulator_extra_the_simulator_command_names_the_extra(monkeypatch, capsys):
+    for name in [n for n in sys.modules if n.startswith(("exporter.simulator", "cryptography"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    assert cli.simulator_main() == 1
+    assert capsys.readouterr().err == (
+        "mailstore-spe-simulator needs the optional extra 'simulator' (package cryptography): "
+        "pip install 'mailstore-spe-exporter[simulator]'\n"
+    )
+
+
 # --- conventions ------------------------------------------------------------------------------
 
 
