@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that installs everything the tests need on a fresh machine and runs
-# the whole suite: Debian's prometheus (promtool + a real Prometheus for the end-to-end
-# tests), a venv with the package and its test extras, ruff, then pytest.
+# the whole suite: Debian packages (prometheus: promtool + a real Prometheus for the end-to-end
+# tests; systemd: systemd-analyze; chromium: the status page screenshot), a venv with the
+# package and its test extras, ruff, then pytest.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k simulator
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
 fi
 if ! command -v systemd-analyze >/dev/null 2>&1; then
     APT_PACKAGES+=(systemd)      # systemd-analyze verify/security for deploy/systemd
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    APT_PACKAGES+=(chromium)     # headless screenshot of the status page (scripts/screenshot.py)
 fi
 if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
     echo "== installing Debian packages: ${APT_PACKAGES[*]}"
