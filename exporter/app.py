@@ -66,6 +66,7 @@ def build_runtime(
         concurrency=target.concurrency,
         plans=plans,
         maintenance=list(target.maintenance),
+        result_max_overlap=target.result_windows.max_overlap,
     )
 
 

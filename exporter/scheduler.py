@@ -25,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from exporter.allocator import release_free_memory
 from exporter.collectors import ALL_COLLECTORS
 from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
+from exporter.collectors.ledger import DAY, ResultWindowCollector
 from exporter.health import HealthTable
 from exporter.maintenance import EXECUTOR as MAINTENANCE_EXECUTOR
 from exporter.maintenance import MaintenanceRunner
@@ -64,10 +65,13 @@ class TargetRuntime:
     known_instances: list[InstanceRef] | None = None
     executor: ThreadPoolExecutor | None = None
     maintenance: list[MaintenanceTask] = field(default_factory=list)  # opt-in SPE writes
+    result_max_overlap: float = DAY  # config result_windows.max_overlap
 
     def __post_init__(self) -> None:
         for name in self.plans:
-            self.collectors[name] = ALL_COLLECTORS[name]()
+            collector = self.collectors[name] = ALL_COLLECTORS[name]()
+            if isinstance(collector, ResultWindowCollector):
+                collector.limit_overlap(self.result_max_overlap)
         # One pool per target bounds the per-instance calls of all its collectors together.
         self.executor = ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix=f"spe-{self.name}"

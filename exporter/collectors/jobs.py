@@ -2,8 +2,9 @@
 
 ``GetJobs`` gives per job whether it is enabled and its last/next run (the ``*Utc``
 fields carry no ``Z``; they are UTC). ``GetJobResults`` is read over the same kind of
-sliding windows as worker results (see ``ledger``), in UTC via ``timeZoneId`` (lower-case
-d, unlike GetWorkerResults), and each ``jobResultId`` is counted once. Results of a job
+sliding windows as worker results (see ``ledger``), in UTC or a zero-offset zone SPE
+lists (``results``) via ``timeZoneId`` (lower-case d, unlike GetWorkerResults), and
+each ``jobResultId`` is counted once. Results of a job
 id that GetJobs does not list are skipped without being marked as seen; a job that
 disappears from GetJobs loses its series. An instance's state (ledger and counters) is
 kept while the instance is in SPE's instance list, stopped or not, and dropped after the
@@ -18,9 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.collectors.base import CollectContext
-from exporter.collectors.ledger import HOUR, ResultLedger, WindowPolicy, fetch_windows
+from exporter.collectors.ledger import (
+    HOUR,
+    ResultLedger,
+    ResultWindowCollector,
+    WindowPolicy,
+)
 from exporter.collectors.parsing import records_of
 from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
+from exporter.collectors.results import FUNCTION as GET_TIME_ZONES
+from exporter.collectors.results import read_results
 from exporter.samples import Sample, SampleBuilder
 
 GET_JOBS = "GetJobs"
@@ -47,6 +55,7 @@ class JobRun:
     job_id: str
     action: str | None
     result: str
+    started: float | None
     completed: float | None  # None: not finished yet
 
 
@@ -72,6 +81,7 @@ def parse_job_results(result: Any) -> list[JobRun]:
             job_id=rec.identifier("jobId"),
             action=rec.text_or_none("action"),
             result=rec.text("result"),
+            started=rec.timestamp_or_none("startTime"),
             completed=rec.timestamp_or_none("completeTime"),
         )
         for rec in records_of(result, GET_JOB_RESULTS)
@@ -90,7 +100,10 @@ class InstanceJobs:
 def apply_job_runs(state: InstanceJobs, jobs: dict[str, JobDef], runs: list[JobRun]) -> None:
     ledger = state.ledger
     for run in runs:
-        if run.completed is None or run.job_id not in jobs or not ledger.is_new(run.run_id):
+        if run.completed is None:
+            continue
+        ledger.observe_run(run.started, run.completed)
+        if run.job_id not in jobs or not ledger.is_new(run.run_id):
             continue
         ledger.mark(run.run_id, run.completed)
         if run.action:
@@ -123,10 +136,10 @@ def job_samples(
     return out.samples
 
 
-class JobsCollector(PerInstanceCollector):
+class JobsCollector(PerInstanceCollector, ResultWindowCollector):
     name = "jobs"
     interval = 120.0
-    functions = (GET_JOBS, GET_JOB_RESULTS)
+    functions = (GET_JOBS, GET_JOB_RESULTS, GET_TIME_ZONES)
 
     def __init__(self, policy: WindowPolicy | None = None) -> None:
         # Last/next run come from GetJobs, so the first poll only needs the overlap.
@@ -143,11 +156,10 @@ class JobsCollector(PerInstanceCollector):
         now = ctx.now()
         state = self._instance_state(ctx.target, instance_id)
         jobs = parse_jobs(ctx.client.call(GET_JOBS, instanceID=instance_id))
-        runs = fetch_windows(
-            ctx.client, GET_JOB_RESULTS, state.ledger, now, parse_job_results,
-            instance_id=instance_id, time_zone_arg="timeZoneId",
-        )  # fmt: skip
+        runs, narrowest = read_results(
+            ctx, state.ledger, now, instance_id, GET_JOB_RESULTS, "timeZoneId", parse_job_results
+        )
         # Only now, with every window fetched and parsed, does the state change.
         apply_job_runs(state, jobs, runs)
-        state.ledger.commit(now)
+        state.ledger.commit(now, narrowest)
         return job_samples(ctx.target, instance_id, jobs, state)

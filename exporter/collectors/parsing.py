@@ -204,9 +204,9 @@ _DATETIME = re.compile(
 def parse_spe_datetime(text: str) -> float:
     """Unix seconds of an SPE datetime.
 
-    SPE writes ``2026-05-02T03:30:04`` without an offset. We always ask SPE for UTC
-    (``timeZoneID``/``timeZoneId=UTC``) and the ``*Utc`` fields of GetJobs are UTC, so a
-    value without an offset is UTC. ``CertificateExpirationDate`` carries a ``Z``; .NET
+    SPE writes ``2026-05-02T03:30:04`` without an offset. We always ask SPE for UTC or a
+    zone that is UTC+0 all year (``results``), and the ``*Utc`` fields of GetJobs are UTC,
+    so a value without an offset is UTC. ``CertificateExpirationDate`` carries a ``Z``; .NET
     may add up to seven fractional digits, which ``datetime`` cannot hold, so they are
     parsed by hand.
     """

@@ -3,9 +3,10 @@
 Per running instance and poll:
 
 1. ``GetProfiles(raw=true)`` gives the live profiles (id -> name, automatic).
-2. ``GetWorkerResults`` over sliding windows (``ledger.ResultLedger``), asked in UTC
-   (``timeZoneID`` with a capital D; never ``profileID`` or ``userName``, which SPE
-   rejects when 0 or empty).
+2. ``GetWorkerResults`` over sliding windows (``ledger.ResultLedger``: overlap growing
+   with the longest run, windows split when SPE has too many rows), asked in UTC or a
+   zero-offset zone SPE lists (``results``; ``timeZoneID`` with a capital D; never
+   ``profileID`` or ``userName``, which SPE rejects when 0 or empty).
 3. Each worker result id is applied once: counters by result and items archived (for
    runs that completed after the exporter's first poll, see ``ledger``), and the newest
    run per profile for the last-run gauges (from any run seen, so they are known at
@@ -29,9 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.collectors.base import CollectContext
-from exporter.collectors.ledger import DAY, ResultLedger, WindowPolicy, fetch_windows
+from exporter.collectors.ledger import (
+    DAY,
+    ResultLedger,
+    ResultWindowCollector,
+    WindowPolicy,
+)
 from exporter.collectors.parsing import records_of
 from exporter.collectors.perinstance import InstanceStates, PerInstanceCollector
+from exporter.collectors.results import FUNCTION as GET_TIME_ZONES
+from exporter.collectors.results import read_results
 from exporter.samples import Sample, SampleBuilder
 
 GET_PROFILES = "GetProfiles"
@@ -126,6 +134,7 @@ def apply_runs(
     for run in runs:
         if run.completed is None:
             continue  # still running: counted once it has completed
+        ledger.observe_run(run.started, run.completed)
         if run.profile_id != TEMPORARY and run.profile_id not in profiles:
             continue
         if not ledger.is_new(run.run_id):
@@ -170,10 +179,10 @@ def profile_samples(
     return out.samples
 
 
-class ProfilesCollector(PerInstanceCollector):
+class ProfilesCollector(PerInstanceCollector, ResultWindowCollector):
     name = "profiles"
     interval = 120.0
-    functions = (GET_PROFILES, GET_WORKER_RESULTS)
+    functions = (GET_PROFILES, GET_WORKER_RESULTS, GET_TIME_ZONES)
 
     def __init__(self, policy: WindowPolicy | None = None) -> None:
         self.policy = policy or WindowPolicy(initial_lookback=DAY)
@@ -189,11 +198,11 @@ class ProfilesCollector(PerInstanceCollector):
         now = ctx.now()
         state = self._instance_state(ctx.target, instance_id)
         profiles = parse_profiles(ctx.client.call(GET_PROFILES, instanceID=instance_id, raw=True))
-        runs = fetch_windows(
-            ctx.client, GET_WORKER_RESULTS, state.ledger, now, parse_worker_results,
-            instance_id=instance_id, time_zone_arg="timeZoneID",
-        )  # fmt: skip
+        runs, narrowest = read_results(
+            ctx, state.ledger, now, instance_id,
+            GET_WORKER_RESULTS, "timeZoneID", parse_worker_results,
+        )
         # Only now, with every window fetched and parsed, does the state change.
         apply_runs(state, profiles, runs)
-        state.ledger.commit(now)
+        state.ledger.commit(now, narrowest)
         return profile_samples(ctx.target, instance_id, profiles, state)

@@ -168,6 +168,21 @@ class TimeoutsConfig(StrictModel):
     async_deadline: Duration = 600.0  # long-running SPE calls are cancelled after this
 
 
+class ResultWindowsConfig(StrictModel):
+    """How far polls of run results (GetWorkerResults, GetJobResults) may reach back."""
+
+    # The overlap of result windows grows with the longest run seen (1 h at least) up to
+    # this; see exporter/collectors/ledger.py and the README's "Result windows".
+    max_overlap: Duration = 86400.0
+
+    @field_validator("max_overlap")
+    @classmethod
+    def _at_least_an_hour(cls, value: float) -> float:
+        if value < 3600:
+            raise ValueError("must be at least 1h (the least overlap of result windows)")
+        return value
+
+
 class CollectorSettings(StrictModel):
     enabled: bool = True
     interval: Interval | None = None  # None: the collector's default (COLLECTOR_DEFAULTS)
@@ -313,6 +328,7 @@ class TargetSettings(StrictModel):
     instance_filter: NonEmptyText = "*"
     concurrency: Annotated[int, _int_range(1, 256)] = 8
     max_data_age: MaxDataAge = "auto"
+    result_windows: ResultWindowsConfig = Field(default_factory=ResultWindowsConfig)
     collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
     # Opt-in: nothing is ever written to SPE unless listed here.
     maintenance: list[MaintenanceTask] = Field(default_factory=list)

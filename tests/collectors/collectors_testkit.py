@@ -17,6 +17,9 @@ TARGET = "spe1"
 NOW = 1777723200.0
 
 
+UTC_ZONES = [{"id": "UTC", "displayName": "(UTC) Coordinated Universal Time"}]
+
+
 class FakeClient:
     """Answers ``call(function, **args)`` from canned results and records every call.
 
@@ -27,7 +30,8 @@ class FakeClient:
     stopped = False  # SPEClient.stopped: never closed
 
     def __init__(self, responses: dict[str, Any]) -> None:
-        self.responses = responses
+        # SPE lists "UTC" unless a test says otherwise (the time zone check, timezone.py).
+        self.responses = {"GetTimeZones": UTC_ZONES, **responses}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self.report = ClientObserver()  # events are not looked at here

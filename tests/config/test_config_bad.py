@@ -240,6 +240,17 @@ CASES: list[tuple[str, Any, list[str]]] = [
         ["web.listen_address: port must be a number from 0 to 65535"],
     ),
     (
+        "result window overlap cap below an hour",
+        config(targets={"spe1": target(result_windows={"max_overlap": "30m"})}),
+        [f"{T}.result_windows.max_overlap: must be at least 1h (the least overlap of result "
+         "windows)"],
+    ),
+    (
+        "unknown result_windows key",
+        config(targets={"spe1": target(result_windows={"overlap": "2h"})}),
+        [f"{T}.result_windows: unknown key 'overlap' (did you mean 'max_overlap'?)"],
+    ),
+    (
         "concurrency out of range",
         config(targets={"spe1": target(concurrency=0)}),
         [f"{T}.concurrency: must be between 1 and 256"],

@@ -128,6 +128,7 @@ def real(sim_a) -> dict[str, Any]:
             ),
             "GetJobs": client.call("GetJobs", **acme),
             "GetJobResults": client.call("GetJobResults", timeZoneId="UTC", **window, **acme),
+            "GetTimeZones": client.call("GetTimeZones", **acme),
         }
 
 
@@ -176,8 +177,8 @@ PARSERS = {
         TARGET, IID, r["GetComplianceConfiguration"])),
     "credentials": (("GetCredentials",), lambda r: credentials.parse_credentials(
         TARGET, IID, r["GetCredentials"])),
-    "profiles": (("GetProfiles", "GetWorkerResults"), _parse_profiles),
-    "jobs": (("GetJobs", "GetJobResults"), _parse_jobs),
+    "profiles": (("GetProfiles", "GetWorkerResults", "GetTimeZones"), _parse_profiles),
+    "jobs": (("GetJobs", "GetJobResults", "GetTimeZones"), _parse_jobs),
 }
 
 
