@@ -28,6 +28,15 @@ from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
+RELOAD_MIN_INTERVAL = 5.0  # seconds between two POST /-/reload (more get 429)
+RELOAD_LOCK_WAIT = 30.0  # a reload waits this long for one in progress, then gives up
+
+
+def _same_target(old: TargetConfig | None, new: TargetConfig) -> bool:
+    # Model equality covers every key; the password is compared too because a
+    # password_file's content is read at load time, not part of the keys.
+    return old is not None and old == new and old.password_value() == new.password_value()
+
 
 def build_client(name: str, target: TargetConfig, telemetry: Telemetry) -> SPEClient:
     return SPEClient(
@@ -89,6 +98,7 @@ class Exporter:
         self._config_loader = config_loader
         self._enable_lifecycle = enable_lifecycle
         self._reload_lock = threading.Lock()
+        self._last_http_reload = float("-inf")
         self._scheduled = False
         # Telemetry counters survive reloads for targets that keep their name.
         self._telemetry: dict[str, Telemetry] = {}
@@ -104,11 +114,15 @@ class Exporter:
         self.health.record_config_load(True, clock())
         self.web: WebServer | None = None
 
-    def _build_poller(self, config: Config) -> Poller:
+    def _build_poller(
+        self, config: Config, carried: dict[str, TargetRuntime] | None = None
+    ) -> Poller:
         poller = Poller(self.store, self.health, clock=self._clock)
         for name, target in config.targets.items():
             telemetry = self._telemetry.setdefault(name, Telemetry(name, clock=self._clock))
-            runtime = build_runtime(name, target, self._clock, telemetry)
+            runtime = (carried or {}).get(name) or build_runtime(
+                name, target, self._clock, telemetry
+            )
             intervals = {
                 c: schedule.interval_seconds for c, schedule in target.collector_schedules().items()
             }
@@ -148,7 +162,7 @@ class Exporter:
                 auth=self._web_config.authenticator(),
                 headers=self._web_config.headers,
                 max_request_bytes=self.config.web.max_request_bytes,
-                reload=self.reload if self._enable_lifecycle else None,
+                reload=self.reload_from_http if self._enable_lifecycle else None,
                 operations=self.operations,
                 open_healthy=self.config.web.healthy_without_auth,
             )
@@ -157,11 +171,24 @@ class Exporter:
             scheme = "https" if self._web_config.ssl_context else "http"
             log.info("listening", extra={"address": f"{scheme}://{host}:{self.web.address[1]}"})
 
+    def reload_from_http(self) -> tuple[int, str]:
+        """POST /-/reload: at most one reload per ``RELOAD_MIN_INTERVAL`` seconds (429)."""
+        now = time.monotonic()
+        with self._reload_lock:
+            wait = self._last_http_reload + RELOAD_MIN_INTERVAL - now
+            if wait > 0:
+                return 429, f"reloaded under {RELOAD_MIN_INTERVAL:g} s ago, retry in {wait:.0f} s"
+            self._last_http_reload = now
+        ok, message = self.reload()
+        return (200 if ok else 500), message
+
     def reload(self) -> tuple[bool, str]:
         """Re-read the config (SIGHUP, POST /-/reload). An invalid config keeps the old one."""
         if self._config_loader is None:
             return False, "no config file to reload (demo mode)"
-        with self._reload_lock:
+        if not self._reload_lock.acquire(timeout=RELOAD_LOCK_WAIT):
+            return False, "another config reload is still running"
+        try:
             try:
                 config = self._config_loader()
             except ConfigError as exc:
@@ -171,15 +198,33 @@ class Exporter:
                     extra={"error": str(exc)},
                 )
                 return False, str(exc)
-            self.apply(config)
+            changed = self.apply(config)
             self.health.record_config_load(True, self._clock())
-            log.info("config reloaded", extra={"targets": len(config.targets)})
-            return True, f"config reloaded: {len(config.targets)} target(s)"
+            log.info(
+                "config reloaded", extra={"targets": len(config.targets), "changed": changed}
+            )
+            return True, f"config reloaded: {len(config.targets)} target(s), {changed} changed"
+        finally:
+            self._reload_lock.release()
 
-    def apply(self, config: Config) -> None:
-        """Replace the poller with one for ``config``; data of kept targets stays served."""
+    def apply(self, config: Config) -> int:
+        """Switch to ``config``; returns how many targets were added, changed or removed.
+
+        Targets whose config is unchanged keep their client, pool, collector state and
+        schedule (a reload does not poll them again); only the others get new runtimes.
+        Nothing changed (a SIGHUP storm): nothing is rebuilt at all."""
         old = self.poller
-        old.shutdown()
+        unchanged = frozenset(
+            name
+            for name, target in config.targets.items()
+            if name in old.targets and _same_target(self.config.targets.get(name), target)
+        )
+        changed = len(set(config.targets) | set(old.targets)) - len(unchanged)
+        if changed == 0:  # web.* changes need a restart anyway (the socket is bound)
+            self.config = config
+            return 0
+        next_runs = old.next_run_times()
+        old.shutdown(keep=unchanged)
         for runtime in old.targets.values():
             self.store.remove_source(runtime.telemetry)
         for name in old.targets:
@@ -193,9 +238,10 @@ class Exporter:
                 if not schedule.enabled:
                     self.store.drop(name, collector)
         self.config = config
-        self.poller = self._build_poller(config)
+        self.poller = self._build_poller(config, {n: old.targets[n] for n in unchanged})
         if self._scheduled:
-            self.poller.start()
+            self.poller.start({j: t for j, t in next_runs.items() if j.split("/")[0] in unchanged})
+        return changed
 
     def stop(self) -> None:
         if self.web is not None:

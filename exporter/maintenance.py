@@ -97,7 +97,7 @@ class MaintenanceRunner:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}  # job id -> entry
         self._telemetry: dict[str, Telemetry] = {}  # target -> its telemetry
-        self._clients: list[SPEClient] = []
+        self._clients: dict[str, SPEClient] = {}  # target -> its client
         self._busy: set[tuple[str, str, str]] = set()  # operations running now
         self._lock = threading.Condition()
         self._stopping = False
@@ -112,7 +112,7 @@ class MaintenanceRunner:
         tasks: list[MaintenanceTask],
     ) -> None:
         self._telemetry[target] = telemetry
-        self._clients.append(client)
+        self._clients[target] = client
         for index, task in enumerate(tasks):
             status = TaskStatus(task.describe(), task.function, task.schedule.describe())
             self._entries[f"{JOB_PREFIX}{target}/{index}"] = _Entry(
@@ -233,19 +233,21 @@ class MaintenanceRunner:
         )
 
     # -- shutdown --------------------------------------------------------------------------
-    def stop(self, timeout: float = STOP_WAIT_SECONDS) -> bool:
+    def stop(self, timeout: float = STOP_WAIT_SECONDS, keep: frozenset[str] = frozenset()) -> bool:
         """Stop polling and wait (bounded) for runs to end; True if none is left running.
 
         Runs end at their next get-status answer (within ``POLL_MS``), after sending
         cancel-async if their entry says so; the server-side task is left alone otherwise.
+        The clients of ``keep`` (targets a config reload carries over) are left alone.
         """
         with self._lock:
             self._stopping = True
-        for client in self._clients:
-            client.stop_polling()
+        for target, client in self._clients.items():
+            if target not in keep:
+                client.stop_polling()
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self._busy:
+            while any(operation[0] not in keep for operation in self._busy):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False

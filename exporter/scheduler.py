@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobExecutionEvent
@@ -121,8 +122,10 @@ class Poller:
         self._scheduler: BackgroundScheduler | None = None
         self._running = threading.Event()
         # Set by shutdown(): results of runs still in flight are discarded, so a replaced
-        # poller (config reload) never records the errors of its closed connections.
+        # poller (config reload) never records the errors of its closed connections; except
+        # for the targets a reload carries over unchanged (their connections stay open).
         self._retired = False
+        self._carried_over: frozenset[str] = frozenset()
         self.maintenance = MaintenanceRunner(clock)
 
     # -- set-up ----------------------------------------------------------------------------
@@ -137,7 +140,10 @@ class Poller:
         for name, interval in all_collectors.items():
             self.health.configure(runtime.name, name, interval, enabled=name in runtime.plans)
 
-    def start(self) -> None:
+    def start(self, next_runs: dict[str, datetime] | None = None) -> None:
+        """Schedule every job; ``next_runs`` (job id -> time) continues the schedules of a
+        poller this one replaces, other jobs run at once."""
+        next_runs = next_runs or {}
         jobs = sum(len(rt.plans) for rt in self.targets.values())
         self._scheduler = BackgroundScheduler(
             executors={
@@ -160,7 +166,7 @@ class Poller:
                     args=(rt.name, name),
                     id=f"{rt.name}/{name}",
                     name=f"{rt.name}/{name}",
-                    next_run_time=_now_utc(),
+                    next_run_time=next_runs.get(f"{rt.name}/{name}") or _now_utc(),
                 )
         self._scheduler.add_job(
             self.expire, "interval", seconds=EXPIRY_CHECK_SECONDS, id="expire", name="expire"
@@ -172,17 +178,32 @@ class Poller:
     def running(self) -> bool:
         return self._running.is_set()
 
-    def shutdown(self) -> None:
-        """Stop scheduling and stop in-flight polls promptly (no waiting for SPE)."""
+    def next_run_times(self) -> dict[str, datetime]:
+        """Job id -> next run time of the collector jobs (to continue them after a reload)."""
+        if self._scheduler is None or not self._scheduler.running:
+            return {}
+        return {
+            job.id: job.next_run_time
+            for job in self._scheduler.get_jobs()
+            if "/" in job.id and not self.maintenance.owns(job.id) and job.next_run_time
+        }
+
+    def shutdown(self, keep: frozenset[str] = frozenset()) -> None:
+        """Stop scheduling and stop in-flight polls promptly (no waiting for SPE).
+
+        The runtimes of ``keep`` (targets a config reload carries over to a new poller)
+        stay open: their clients, pools and collector state live on in the new poller."""
         self._running.clear()
+        self._carried_over = keep
         self._retired = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         # Give maintenance runs a moment to stop polling (and to send cancel-async where
         # configured) before the connections close under them.
-        self.maintenance.stop()
+        self.maintenance.stop(keep=keep)
         for rt in self.targets.values():
-            rt.close()
+            if rt.name not in keep:
+                rt.close()
 
     def _on_skipped(self, event: JobExecutionEvent) -> None:
         if self.maintenance.owns(event.job_id):
@@ -211,7 +232,7 @@ class Poller:
                 "collector raised an unexpected error", extra={"target": target, "collector": name}
             )
             result = CollectResult(success=False, errors=[f"internal error: {exc}"])
-        if self._retired:
+        if self._retired and target not in self._carried_over:
             return None
         duration = time.monotonic() - started
         finished = self.clock()

@@ -56,7 +56,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         auth: BasicAuth | None = None,
         headers: dict[str, str] | None = None,
         max_request_bytes: int = 8192,
-        reload: Callable[[], tuple[bool, str]] | None = None,
+        reload: Callable[[], tuple[int, str]] | None = None,  # -> (HTTP status, message)
         operations: Callable[[], dict[str, OperationsView]] | None = None,
         open_healthy: bool = True,
     ) -> None:
@@ -192,8 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._admitted():
             return
         if self.path.split("?", 1)[0] == "/-/reload" and self.server.reload is not None:
-            ok, message = self.server.reload()
-            self._send(200 if ok else 500, (message + "\n").encode(), "text/plain; charset=utf-8")
+            status, message = self.server.reload()
+            self._send(status, (message + "\n").encode(), "text/plain; charset=utf-8")
         else:
             self._method_not_allowed()
 

@@ -151,3 +151,64 @@ def test_sigterm_exits_promptly_with_a_hanging_spe_call_in_flight(tmp_path, simu
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_reloads_under_slow_spe_are_cheap_and_leak_free(tmp_path, simulator):
+    """Issue 13 B2: a SIGHUP storm (unchanged config) while SPE is slow neither leaks
+    threads and fds nor re-polls every collector; a changed target gets a new runtime,
+    an unchanged one keeps its own; POST /-/reload is rate-limited."""
+    import threading
+
+    config_file = tmp_path / "config.yml"
+    _write(config_file, simulator, timeouts={"read": "10s"})
+    simulator.state.scenario.latency["*"] = 0.5
+    exp = Exporter(load_config(config_file), clock=simulator.state.now,
+                   config_loader=lambda: load_config(config_file), enable_lifecycle=True)
+    exp.start()
+    try:
+        time.sleep(3)  # the first polls are under way (slowly)
+        runtime = exp.poller.targets["spe1"]
+        threads, fds = threading.active_count(), _fds()
+        before = sum(v for v in _api_calls(exp))
+        for _ in range(30):
+            ok, message = exp.reload()
+            assert ok
+        time.sleep(1)
+        assert threading.active_count() <= threads + 1, (threads, threading.active_count())
+        assert _fds() <= fds + 2
+        # no re-poll of every collector per reload (11 collectors x 30 reloads otherwise)
+        assert sum(_api_calls(exp)) - before < 40
+        assert exp.poller.targets["spe1"] is runtime  # same client, pool, schedule
+        assert message.endswith("0 changed"), message
+
+        url = f"http://127.0.0.1:{exp.web.address[1]}/-/reload"
+        statuses = [requests.post(url, timeout=30).status_code for _ in range(3)]
+        assert statuses[0] == 200 and statuses[1:] == [429, 429]
+
+        # a changed target is rebuilt, an added one is new, the unchanged one is kept
+        cfg = yaml.safe_load(config_file.read_text())
+        cfg["targets"]["spe2"] = dict(cfg["targets"]["spe1"])
+        config_file.write_text(yaml.safe_dump(cfg))
+        ok, message = exp.reload()
+        assert ok and message.endswith("1 changed"), message
+        assert exp.poller.targets["spe1"] is runtime
+        cfg["targets"]["spe1"]["concurrency"] = 3
+        config_file.write_text(yaml.safe_dump(cfg))
+        ok, _ = exp.reload()
+        assert ok and exp.poller.targets["spe1"] is not runtime
+    finally:
+        simulator.state.scenario.latency.pop("*", None)
+        exp.stop()
+
+
+def _api_calls(exp):
+    text = requests.get(f"http://127.0.0.1:{exp.web.address[1]}/metrics", timeout=30).text
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("mailstore_spe_api_requests_total{")
+    ]
