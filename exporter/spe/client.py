@@ -31,6 +31,7 @@ from exporter.spe.errors import (
 from exporter.spe.formdata import encode_form
 from exporter.spe.observer import ClientObserver, GuardedObserver
 from exporter.spe.tls import SPEHTTPAdapter, TLSOptions
+from exporter.spe.transport import call_deadline
 
 log = logging.getLogger("exporter.spe")
 
@@ -344,35 +345,23 @@ class SPEClient:
         body = encode_form(args or {})
         started = time.monotonic()
         status: int | str = "-"
+        seen: list[int] = []  # the HTTP status, once known (for the debug line)
+        # Wall clock from connect to the last byte (the timeouts below are per socket read).
+        total = self.connect_timeout + read_timeout
         try:
-            try:
-                response = self._adapter.send(
-                    self._prepare(url, body),
-                    stream=True,  # read by _read_body, bounded by max_response_bytes
-                    timeout=(self.connect_timeout, read_timeout),
-                    # Explicit, so REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE never override it.
-                    verify=self.tls.requests_verify,
-                    proxies=self._proxies,
-                )
-            except requests.RequestException as exc:
-                raise self._transport_error(function, exc, read_timeout) from exc
-            with response:
+            with call_deadline(total) as deadline:
                 try:
-                    content = self._read_body(function, response)
-                except requests.RequestException as exc:
-                    raise self._transport_error(function, exc, read_timeout) from exc
-            status = response.status_code
-            if status != 200:
-                raise failures.http_error(
-                    response,
-                    function=function,
-                    where=self._host_port,
-                    username=self.username,
-                    scrub=self._scrub_text,
-                )
+                    content = self._exchange(function, url, body, read_timeout, seen)
+                except SPEError as exc:
+                    if deadline.expired and exc.reason != "timeout":
+                        raise failures.deadline_error(
+                            function=function, where=self._host_port, seconds=total
+                        ) from exc
+                    raise
+            status = seen[0]
             return content
         except SPEError as exc:
-            status = f"{status} ({exc.reason})"
+            status = f"{seen[0] if seen else '-'} ({exc.reason})"
             raise
         finally:
             log.debug(
@@ -382,6 +371,36 @@ class SPEClient:
                 status,
                 time.monotonic() - started,
             )
+
+    def _exchange(
+        self, function: str, url: str, body: bytes | None, read_timeout: float, seen: list[int]
+    ) -> bytes:
+        try:
+            response = self._adapter.send(
+                self._prepare(url, body),
+                stream=True,  # read by _read_body, bounded by max_response_bytes
+                timeout=(self.connect_timeout, read_timeout),
+                # Explicit, so REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE never override it.
+                verify=self.tls.requests_verify,
+                proxies=self._proxies,
+            )
+        except requests.RequestException as exc:
+            raise self._transport_error(function, exc, read_timeout) from exc
+        seen.append(response.status_code)
+        with response:
+            try:
+                content = self._read_body(function, response)
+            except requests.RequestException as exc:
+                raise self._transport_error(function, exc, read_timeout) from exc
+        if response.status_code != 200:
+            raise failures.http_error(
+                response,
+                function=function,
+                where=self._host_port,
+                username=self.username,
+                scrub=self._scrub_text,
+            )
+        return content
 
     def _prepare(self, url: str, body: bytes | None) -> requests.PreparedRequest:
         """The request as ``Session.prepare_request`` would build it, without its cost.

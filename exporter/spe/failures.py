@@ -38,6 +38,15 @@ def api_error(function: str, env: Envelope) -> SPEAPIError:
     )
 
 
+def deadline_error(*, function: str, where: str, seconds: float) -> SPETimeoutError:
+    """The call's wall-clock deadline (connect + read timeout) passed before the last byte."""
+    return SPETimeoutError(
+        f"no complete response from {where} within {seconds:g} s (connect + read timeout, "
+        "wall clock); SPE or a proxy sends too slowly",
+        function=function,
+    )
+
+
 def transport_error(
     exc: requests.RequestException,
     *,

@@ -10,6 +10,11 @@ body costs nothing worth mentioning.
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -29,6 +34,7 @@ class _OneWrite:
     ) -> None:
         if not (isinstance(body, bytes) and len(body) <= MAX_JOINED_BODY):
             super().request(method, url, body, headers, **kwargs)  # type: ignore[misc]
+            _watch(getattr(self, "sock", None))
             return
         self._pending = []
         try:
@@ -37,6 +43,7 @@ class _OneWrite:
             self._pending = None  # nothing half-sent: the connection is discarded anyway
             raise
         data, self._pending = b"".join(self._pending), None
+        _watch(getattr(self, "sock", None))
         if data:
             super().send(data)  # type: ignore[misc]
 
@@ -64,3 +71,70 @@ class OneWriteHTTPSConnectionPool(HTTPSConnectionPool):
 
 
 POOL_CLASSES = {"http": OneWriteHTTPConnectionPool, "https": OneWriteHTTPSConnectionPool}
+
+
+# -- wall-clock deadline per call ------------------------------------------------------------
+# urllib3's timeouts apply per socket operation: an SPE (or a proxy) that sends its answer
+# one byte every few seconds never hits a read timeout, and the poll never ends. A call
+# runs inside ``call_deadline(seconds)``; every connection that sends a request in it is
+# registered, and one watchdog thread shuts down the sockets of calls past their deadline,
+# which makes the blocked read fail at once.
+
+_local = threading.local()
+_watch_lock = threading.Lock()
+_watched: dict[int, tuple[float, socket.socket]] = {}
+_watchdog: threading.Thread | None = None
+WATCHDOG_TICK = 0.25
+
+
+class CallDeadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.due = time.monotonic() + seconds
+        self.socks: list[socket.socket] = []
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.due
+
+
+@contextmanager
+def call_deadline(seconds: float) -> Iterator[CallDeadline]:
+    deadline = CallDeadline(seconds)
+    previous = getattr(_local, "deadline", None)
+    _local.deadline = deadline
+    try:
+        yield deadline
+    finally:
+        _local.deadline = previous
+        with _watch_lock:
+            for sock in deadline.socks:
+                _watched.pop(id(sock), None)
+
+
+def _watch(sock: socket.socket | None) -> None:
+    deadline: CallDeadline | None = getattr(_local, "deadline", None)
+    if deadline is None or sock is None:
+        return
+    global _watchdog
+    with _watch_lock:
+        _watched[id(sock)] = (deadline.due, sock)
+        deadline.socks.append(sock)
+        if _watchdog is None:
+            _watchdog = threading.Thread(target=_run_watchdog, name="spe-deadlines", daemon=True)
+            _watchdog.start()
+
+
+def _run_watchdog() -> None:
+    while True:
+        time.sleep(WATCHDOG_TICK)
+        now = time.monotonic()
+        with _watch_lock:
+            overdue = [(key, sock) for key, (due, sock) in _watched.items() if due <= now]
+            for key, _ in overdue:
+                del _watched[key]
+        for _, sock in overdue:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # not SSLSocket's: see web
+            except OSError:
+                pass

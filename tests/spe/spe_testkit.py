@@ -41,6 +41,7 @@ class Reply:
     delay: float = 0.0
     content_type: str = "application/json"
     drop: bool = False  # close the connection without answering
+    drip: float = 0.0  # send the body one byte every this many seconds (a slow sender)
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
 
 
@@ -90,6 +91,15 @@ class ScriptedServer:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
+                if reply.drip:
+                    for i in range(len(reply.body)):
+                        try:
+                            self.wfile.write(reply.body[i : i + 1])
+                            self.wfile.flush()
+                        except OSError:
+                            return  # the client gave up
+                        time.sleep(reply.drip)
+                    return
                 self.wfile.write(reply.body)
 
             def log_message(self, *args: object) -> None:

@@ -143,3 +143,31 @@ def test_pin_with_ca_file_checks_both(scripted, tmp_path):
     )
     with pytest.raises(SPETLSError, match="verification failed"):
         untrusted_chain.call("Ping")
+
+
+def test_a_body_sent_one_byte_at_a_time_hits_the_wall_clock_deadline(scripted):
+    """Issue 13 B3: every read succeeds within the read timeout, the call must still end
+    after connect + read timeout (wall clock) with a timeout error."""
+    import threading
+
+    scripted.respond(Reply(drip=0.2))
+    client = SPEClient(scripted.url, USERNAME, PASSWORD, ca_file=scripted.ca_file,
+                       connect_timeout=0.5, read_timeout=0.5)
+    outcome: list[BaseException | object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(client.call("GetStores", instanceID="acme"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome.append(exc)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(timeout=6)
+    assert not worker.is_alive(), "the call was still running after 6 s"
+    assert time.monotonic() - started < 2.5
+    (error,) = outcome
+    assert isinstance(error, SPETimeoutError), error
+    assert "within 1 s (connect + read timeout, wall clock)" in str(error)
+    assert error.reason == "timeout"
