@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
@@ -24,11 +25,23 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{seconds}.{int(record.msecs):03d}Z"
 
 
+# Characters a logfmt value may not carry raw: C0/C1 controls (CR could forge a line, ESC
+# drive a terminal, NUL cut a line short in some tools), DEL, and lone surrogates (from a
+# hostile JSON "\ud800" escape; the stream cannot encode them). Quotes and backslashes are
+# escaped as in logfmt.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f\ud800-\udfff"\\]')
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", '"': '\\"', "\\": "\\\\"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\u{ord(char):04x}"
+
+
 def _logfmt_value(value: object) -> str:
     text = str(value)
-    if text == "" or any(c in text for c in ' ="\\\n\t'):
-        escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
+    if text == "" or " " in text or "=" in text or _UNSAFE.search(text):
+        return '"' + _UNSAFE.sub(_escape, text) + '"'
     return text
 
 

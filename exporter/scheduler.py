@@ -236,9 +236,18 @@ class Poller:
             return None
         duration = time.monotonic() - started
         finished = self.clock()
+        try:
+            # Inside the error handling: a result that cannot be stored (rendered, swapped)
+            # is a failed run, never an "ok" run whose series silently vanish.
+            self._store_result(rt.name, name, result, sink, finished, plan.max_age)
+        except Exception as exc:
+            where = {"target": target, "collector": name}
+            log.exception("storing the collector's results failed", extra=where)
+            result = CollectResult(
+                success=False, errors=[f"internal error while storing the results: {exc}"]
+            )
         if name == "instances" and result.success and result.instances is not None:
             rt.known_instances = list(result.instances)
-        self._store_result(rt.name, name, result, sink, finished, plan.max_age)
         self.health.record_run(
             rt.name,
             name,

@@ -254,7 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._metrics(head)
         elif path == "/":
-            body = _landing_page(self.server).encode()
+            # "replace": no string on the page may make the whole page fail (issue 13 B4)
+            body = _landing_page(self.server).encode("utf-8", "replace")
             self._send(200, body, "text/html; charset=utf-8", head=head)
         elif path == "/-/healthy":
             self._send(200, b"Healthy\n", "text/plain; charset=utf-8", head=head)

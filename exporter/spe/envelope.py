@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,18 @@ from exporter.spe.errors import SPEInvalidResponseError
 # How much of an unexpected body goes into an error message: enough to recognise an HTML
 # error page or a proxy message, short enough for a log line and a landing page.
 EXCERPT_CHARS = 120
+
+# Bounds on what one response may expand to: the byte limit alone lets 45 MB of "{}" become
+# 15 million dicts (3 GB). A real answer (GetInstances of 5000 instances) has a few tens
+# of thousands of objects and arrays. Counted on the text before parsing (an upper bound:
+# braces and commas inside strings count too), so refusing costs one pass in C.
+MAX_JSON_CONTAINERS = 500_000  # "{" and "["
+MAX_JSON_VALUES = 2_000_000  # ","
+
+# A JSON "\ud800" escape without its pair decodes to a lone surrogate, which cannot be
+# encoded: it would break the exposition, a log line or the status page later.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 STATUS_RUNNING = "running"
 STATUS_SUCCEEDED = "succeeded"
@@ -75,8 +88,16 @@ def decode_json(body: bytes) -> Any:
             f"response body is not valid UTF-8 ({exc.reason} at byte {exc.start}); "
             f"body starts with {body_excerpt(body)}"
         ) from exc
+    containers = text.count("{") + text.count("[")
+    values = text.count(",")
+    if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
+        raise SPEInvalidResponseError(
+            f"response has too many JSON elements ({containers} objects/arrays, {values} "
+            f"commas; limits {MAX_JSON_CONTAINERS} and {MAX_JSON_VALUES}); not decoded. "
+            f"Body starts with {body_excerpt(body)}"
+        )
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SPEInvalidResponseError(
             f"response body is not valid JSON ({exc.msg} at line {exc.lineno} column "
@@ -90,6 +111,20 @@ def decode_json(body: bytes) -> Any:
             f"response body cannot be decoded ({problem}); body starts with "
             f"{body_excerpt(body)}"
         ) from exc
+    # Only bodies with a surrogate escape are walked (valid pairs are already joined by
+    # the parser: whatever surrogate is left is a lone one).
+    return _without_lone_surrogates(data) if _SURROGATE_ESCAPE.search(text) else data
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def decode_envelope(body: bytes) -> Envelope:

@@ -34,3 +34,16 @@ def test_json_lines_carry_the_same_fields():
         "target": "spe1",
         "collector": "x",
     }
+
+
+def test_control_characters_and_lone_surrogates_are_escaped():
+    """Issue 13 B10: SPE text or a request line with CR, ESC, NUL must not forge a log
+    line, drive a terminal or cut a line; a lone surrogate must not break the stream."""
+    hostile = "ok\r\nlevel=error msg=forged \x1b[2J\x00end\x85 \ud800"
+    for formatter in (LogfmtFormatter(), JSONFormatter()):
+        line = formatter.format(_record("http GET /\x1b[31m HTTP/1.1", error=hostile))
+        assert "\n" not in line and "\r" not in line
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in line), repr(line)
+        line.encode("utf-8")  # strict: no lone surrogate left
+    line = LogfmtFormatter().format(_record("m", error=hostile))
+    assert 'error="ok\\r\\nlevel=error msg=forged \\u001b[2J\\u0000end\\u0085 \\ud800"' in line

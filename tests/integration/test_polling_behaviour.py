@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
+import requests
+
 from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
 from exporter.simulator.certs import self_signed
 
@@ -181,3 +183,29 @@ def test_instance_process_restarts_are_counted(simulator):
         restarted = v[("mailstore_spe_instance_process_first_seen_timestamp_seconds", key)]
         assert restarted == simulator.state.now() == first_seen + 120
         assert v[("mailstore_spe_instance_process_restarts_total", k(instance_id="globex"))] == 0
+
+
+def test_lone_surrogates_from_spe_are_replaced_at_the_boundary(simulator):
+    """Issue 13 B4: a lone surrogate (JSON "\\ud800") in a display name or an error message
+    neither drops the instances' series while health says "ok" nor breaks the status page."""
+    instances = (
+        '{"statusCode":"succeeded","result":[{"instanceID":"acme","alias":"a",'
+        '"displayName":"Acme \\ud800 Corp","instanceHost":"h","status":"running",'
+        '"startStopError":null}]}'
+    )
+    with serving_exporter(simulator) as exp:
+        simulator.state.set_fault("GetInstances", "invalid_json", body=instances)
+        simulator.state.set_fault(
+            "GetServiceStatus", "invalid_json",
+            body='{"statusCode":"failed","error":{"message":"bad \\ud800 thing","details":""}}',
+        )
+        exp.poller.run_collector("simulator", "instances")
+        exp.poller.run_collector("simulator", "service")
+        body = scrape(exp)
+        info = [line for line in body.splitlines()
+                if line.startswith("mailstore_spe_instance_info{")]
+        assert len(info) == 1 and "Acme \ufffd Corp" in info[0], info
+        status = exp.health.snapshot()["simulator"]["instances"]
+        assert status.success is True
+        page = requests.get(f"http://127.0.0.1:{exp.web.address[1]}/", timeout=5)
+        assert page.status_code == 200 and "bad \ufffd thing" in page.text
