@@ -24,6 +24,7 @@ from exporter.spe.errors import (
     SPEPollingStoppedError,
 )
 from exporter.spe.observer import ClientObserver
+from exporter.spe.transport import call_deadline
 
 log = logging.getLogger("exporter.spe")
 
@@ -124,12 +125,17 @@ def _poll_loop(
         wait_ms = max(1, min(policy.poll_ms, int(remaining * 1000)))
         asked = time.monotonic()
         try:
-            current = transport.poll_status(token, version, wait_ms)
+            # The task's deadline holds even if get-status hangs or trickles: the call is
+            # cut at the deadline (a second of grace for a long-poll answered just in time).
+            with call_deadline(remaining + 1.0):
+                current = transport.poll_status(token, version, wait_ms)
         except SPEError:
             if policy.stop_event.is_set():
                 # close() may have torn down the connection under this poll: that is the
                 # shutdown, not an API failure.
                 _stop(transport, function, token, policy)
+            if time.monotonic() >= deadline_at:
+                _give_up(transport, function, token, policy.deadline)  # sends cancel-async
             raise
         new_version = current.status_version if current.status_version is not None else version
         if new_version != version or not current.is_running:

@@ -100,8 +100,12 @@ class CallDeadline:
 
 @contextmanager
 def call_deadline(seconds: float) -> Iterator[CallDeadline]:
+    """Calls in this block (this thread) end by ``seconds`` from now, or by the deadline of
+    an enclosing block if that is earlier (a long-running task's own deadline)."""
     deadline = CallDeadline(seconds)
     previous = getattr(_local, "deadline", None)
+    if previous is not None:
+        deadline.due = min(deadline.due, previous.due)
     _local.deadline = deadline
     try:
         yield deadline

@@ -249,3 +249,24 @@ def test_a_read_that_turns_long_running_is_tracked_the_same_way(sim):
     labels = fn("GetServiceStatus", result="succeeded")
     assert v[("mailstore_spe_async_operations_total", labels)] == 1
     assert v[("mailstore_spe_async_operation_duration_seconds_count", fn("GetServiceStatus"))] == 1
+
+
+def test_deadline_holds_when_get_status_hangs_and_ends_in_cancel_async(sim):
+    """Issue 13 B7: a get-status that never answers must not outlast the deadline (read
+    timeout 5 s here, deadline 1 s), and the run ends in cancel-async, not "failed"."""
+    steps(sim, steps=2, never_finish=True)
+    exp = started(sim, verify(deadline="1s"))
+    tokens = record_tokens(exp)
+    sim.state.set_fault("get-status", "hang", seconds=8)
+    try:
+        began = time.monotonic()
+        result = exp.poller.maintenance.run(JOB)
+        took = time.monotonic() - began
+        (status,) = exp.operations()["simulator"].tasks
+    finally:
+        sim.state.clear_faults("get-status")
+        exp.stop()
+    assert result == "timeout", status.last_error
+    assert took < 3.5
+    assert "cancel-async was sent" in status.last_error
+    assert probe(sim).get_status(tokens[0], -1, 0).status_code == "cancelled"
