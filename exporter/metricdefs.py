@@ -138,8 +138,10 @@ _DEFS: tuple[FamilyDef, ...] = (
     ),
     FamilyDef(
         "mailstore_spe_async_operation_progress_ratio", "gauge",
-        "Progress (percentProgress / 100) of a long-running call; present only while "
-        "it runs.", _TF,
+        "Progress (percentProgress / 100) of a long-running call, present only while it "
+        "runs and only once SPE reported progress above 0. SPE's own example reports 0 for "
+        "a whole run: then this is absent, and mailstore_spe_async_operations_in_progress "
+        "shows the call is running.", _TF,
     ),
     FamilyDef(
         "mailstore_spe_maintenance_runs_skipped", "counter",

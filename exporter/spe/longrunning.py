@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -60,6 +61,34 @@ class PollPolicy:
     cancel_on_shutdown: bool = False
 
 
+# How many of a failed task's last logOutput lines go with its error (status page, log).
+LOG_TAIL_LINES = 5
+LOG_LINE_MAX_CHARS = 200
+
+
+class LogTail:
+    """The last lines of a task's ``logOutput``.
+
+    In the vendor's example each status carries only the lines new since the previous
+    one, so the lines are collected once per new ``statusVersion`` (a repeated status,
+    answered when a long-poll times out, is not added again).
+    """
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+
+    def add(self, text: str | None) -> None:
+        for line in (text or "").splitlines():
+            if line.strip():
+                self.lines.append(line.strip()[:LOG_LINE_MAX_CHARS])
+
+    def with_error(self, message: str) -> str:
+        """``message`` followed by the last log lines, if SPE sent any."""
+        if not self.lines:
+            return message
+        return f"{message} Last log lines: " + " | ".join(self.lines)
+
+
 def follow(
     transport: StatusTransport,
     function: str,
@@ -83,8 +112,11 @@ def follow(
     transport.report.async_started(function, token)
     result = RESULT_FAILED
     error: str | None = None
+    tail = LogTail()
     try:
-        final = _poll_loop(transport, function, token, first, deadline_at, policy, on_progress)
+        final = _poll_loop(
+            transport, function, token, first, deadline_at, policy, on_progress, tail
+        )
         result = _final_result(final)
         if result != RESULT_SUCCEEDED:
             raise _final_error(function, final)
@@ -94,11 +126,11 @@ def follow(
         raise
     except SPEAsyncTimeoutError as exc:
         result = RESULT_TIMEOUT
-        error = exc.message
+        error = tail.with_error(exc.message)
         raise
     except SPEError as exc:
         # The task failed (SPE's error.message) or get-status itself failed.
-        error = exc.message
+        error = tail.with_error(exc.message)
         raise
     finally:
         duration = time.monotonic() - started
@@ -113,8 +145,10 @@ def _poll_loop(
     deadline_at: float,
     policy: PollPolicy,
     on_progress: ProgressCallback | None,
+    tail: LogTail,
 ) -> Envelope:
     _report_progress(transport, function, token, current, on_progress)
+    tail.add(current.log_output)
     version = current.status_version if current.status_version is not None else -1
     while current.is_running:
         if policy.stop_event.is_set():
@@ -141,6 +175,7 @@ def _poll_loop(
         if new_version != version or not current.is_running:
             version = new_version
             _report_progress(transport, function, token, current, on_progress)
+            tail.add(current.log_output)
         elif time.monotonic() - asked < MIN_POLL_INTERVAL:
             # Nothing new and no long-poll wait happened: pace ourselves (wakes on stop).
             policy.stop_event.wait(min(MIN_POLL_INTERVAL, max(0.0, remaining)))

@@ -186,7 +186,24 @@ def test_long_running_failure(sim, client, recorder):
     with pytest.raises(SPEAPIError, match="Verification failed"):
         client.call("GetEnvironmentInfo")
     assert recorder.of("finished")[0][3] == "failed"
-    assert recorder.of("finished")[0][5] == "Verification failed."
+    # SPE's message, then the last lines of the task's logOutput.
+    assert recorder.of("finished")[0][5].startswith(
+        "Verification failed. Last log lines: Starting GetEnvironmentInfo... | "
+        "Creating a list of items to process..."
+    )
+
+
+def test_long_running_failure_in_the_progressing_shape_has_its_log_tail(
+    sim, client, recorder, monkeypatch
+):
+    monkeypatch.setattr(sim.state.scenario.behaviour, "long_running", "progressing")
+    sim.state.set_fault("GetEnvironmentInfo", "long_running", steps=1, step_seconds=0.05,
+                        outcome="failed", error_message="Verification failed.")
+    with pytest.raises(SPEAPIError, match="Verification failed"):
+        client.call("GetEnvironmentInfo")
+    assert recorder.of("finished")[0][5] == (
+        "Verification failed. Last log lines: Starting GetEnvironmentInfo..."
+    )
 
 
 def test_long_running_timeout_cancels_on_the_server(sim, client, recorder):

@@ -178,3 +178,36 @@ def test_transport_error_caused_by_shutdown_is_reported_as_stopped():
     transport = ClosingTransport([running(3)])
     with pytest.raises(SPEPollingStoppedError):
         follow(transport, "X", running(3), policy(stop=stop))
+
+
+def _logged(version: int, lines: str) -> Envelope:
+    return Envelope("running", version, "tok", 0, None, log_output=lines)
+
+
+def test_failed_task_error_carries_the_last_log_lines_once_each():
+    """Vendor shape: each status brings its new lines; a repeated status adds nothing."""
+    failed = Envelope("failed", 269, None, error_message="Store is locked")
+    transport = FakeTransport([
+        _logged(9, "  400 messages verified...\r\n"),
+        _logged(20, "\r\n  800 messages verified...\r\n  1200 messages verified...\r\n"),
+        _logged(31, "x" * 500 + "\r\n"),
+        _logged(40, "  1600 messages verified...\r\n"),
+        _logged(40, "  1600 messages verified...\r\n"),  # long-poll timed out: repeated
+        failed,
+    ])
+    first = _logged(3, "Verifying file group #1...\r\nCreating a list of messages...\r\n")
+    with pytest.raises(SPEAPIError) as info:
+        follow(transport, "VerifyStore", first, policy(poll_ms=1))
+    assert info.value.message == "Store is locked"  # the exception keeps SPE's message
+    error = transport.finished()[0][5]
+    assert error == (
+        "Store is locked Last log lines: 400 messages verified... | 800 messages verified... | "
+        f"1200 messages verified... | {'x' * 200} | 1600 messages verified..."
+    )
+
+
+def test_a_successful_task_reports_no_error_whatever_its_log():
+    final = Envelope("succeeded", 9, None, None, None)
+    transport = FakeTransport([final])
+    follow(transport, "VerifyStore", _logged(3, "Verifying...\r\n"), policy())
+    assert transport.finished()[0][5] is None
