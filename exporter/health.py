@@ -36,6 +36,7 @@ class CollectorStatus:
     last_success: float | None = None
     skipped: int = 0
     error: str | None = None
+    notes: tuple[str, ...] = ()  # the latest notes a run gave (SPE's dashboard messages)
 
 
 class HealthTable(CachedBlockSource):
@@ -93,11 +94,14 @@ class HealthTable(CachedBlockSource):
         finished_at: float,
         error: str | None,
         instance_outcomes: dict[str, bool] | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         with self._lock:
             status = self._collectors.get((target, collector))
             if status is None:
                 return  # the target was removed by a reload while this run was going
+            if notes is not None:
+                status.notes = tuple(notes)
             previous_error, previous_success = status.error, status.success
             status.runs += 1
             status.success = success

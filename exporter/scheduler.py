@@ -256,6 +256,7 @@ class Poller:
             finished_at=finished,
             error=_summarise(result),
             instance_outcomes=result.instance_outcomes or None,
+            notes=result.notes,
         )
         release_free_memory()
         return result

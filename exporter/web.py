@@ -303,6 +303,10 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("http %s", format % args)
 
 
+# Headings of the notes collectors give for the status page.
+NOTE_TITLES = {"service": "SPE dashboard messages (GetServiceStatus)"}
+
+
 def _fmt_time(ts: float | None) -> str:
     if ts is None:
         return "never"
@@ -366,6 +370,15 @@ def _landing_page(server: ExporterHTTPServer) -> str:
                 f"<td>{duration}</td><td>{esc(s.error or '')}</td></tr>"
             )
         rows.append("</table>")
+        for name, s in collectors.items():
+            if s.notes:
+                title = NOTE_TITLES.get(name, f"Notes of collector {name}")
+                items = "".join(
+                    f"<li>{esc(note)}</li>" if not note.startswith(" ")
+                    else f"<li style='margin-left:2em'>{esc(note.strip())}</li>"
+                    for note in s.notes
+                )
+                rows.append(f"<h3>{esc(title)}</h3><ul>{items}</ul>")
         if operations.get(target) is not None:
             rows.append(_operations_html(operations[target]))
     return (

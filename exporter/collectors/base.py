@@ -57,6 +57,9 @@ class CollectResult:
     instance_outcomes: dict[str, bool] = field(default_factory=dict)  # instance_id -> success
     errors: list[str] = field(default_factory=list)  # short messages for logs and landing page
     instances: list[InstanceRef] | None = None  # set by the "instances" collector only
+    # Lines for the status page besides errors (SPE's dashboard messages); None: nothing
+    # to say, and what an earlier run said stays.
+    notes: list[str] | None = None
 
     @classmethod
     def failed(cls, message: str) -> CollectResult:

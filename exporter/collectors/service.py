@@ -60,6 +60,25 @@ def _system_properties(server: Record, environment: Record | None) -> Record | N
     return None
 
 
+# The status page lists at most this many dashboard messages, each cut to this length.
+MAX_NOTES = 30
+MAX_NOTE_CHARS = 300
+
+
+def message_notes(result: Any) -> list[str]:
+    """SPE's dashboard messages as status page lines: "severity: text", sub-items indented."""
+    notes = []
+    for message in Record(result, FUNCTION).records("messages"):
+        text = " ".join(message.text("text").split())[:MAX_NOTE_CHARS]
+        if message.flag_or_none("isSubItem"):
+            notes.append(f"    {text}")
+        else:
+            notes.append(f"{message.text('type')}: {text}")
+    if len(notes) > MAX_NOTES:
+        notes[MAX_NOTES:] = [f"... and {len(notes) - MAX_NOTES} more"]
+    return notes
+
+
 def parse_service_status(target: str, result: Any) -> list[Sample]:
     rec = Record(result, FUNCTION)
     environment = rec.record_or_none("environmentInfo")
@@ -116,5 +135,6 @@ class ServiceCollector(Collector):
     functions = (FUNCTION,)
 
     def run(self, ctx: CollectContext) -> CollectResult:
-        ctx.sink.put(parse_service_status(ctx.target, ctx.client.call(FUNCTION)))
-        return CollectResult(success=True)
+        result = ctx.client.call(FUNCTION)
+        ctx.sink.put(parse_service_status(ctx.target, result))
+        return CollectResult(success=True, notes=message_notes(result))

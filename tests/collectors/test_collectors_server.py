@@ -8,7 +8,7 @@ from collectors_testkit import TARGET, FakeClient, collect, make_ctx, series, st
 from exporter.collectors.base import InstanceRef, ParseError
 from exporter.collectors.environment import EnvironmentCollector, parse_environment
 from exporter.collectors.instances import InstancesCollector, instance_samples, parse_instance_rows
-from exporter.collectors.service import ServiceCollector, parse_service_status
+from exporter.collectors.service import ServiceCollector, message_notes, parse_service_status
 from exporter.spe.errors import SPEConnectionError
 
 ENVIRONMENT = {
@@ -135,6 +135,20 @@ def test_service_message_sub_items_are_not_counted_and_categories_are_bounded() 
     bad = {**SERVICE_STATUS, "messages": [msg("error", "x", sub="maybe")]}
     with pytest.raises(ParseError, match=r"messages\[0\]\.isSubItem: expected true or false"):
         parse_service_status(TARGET, bad)
+
+
+def test_dashboard_messages_become_bounded_status_page_notes() -> None:
+    def msg(text: str, sub: bool = False) -> dict:
+        return {"type": "warning", "text": text, "isSubItem": sub}
+
+    notes = message_notes({"messages": [msg("Licence\r\n  expires"), msg("detail", True)]})
+    assert notes == ["warning: Licence expires", "    detail"]
+    many = message_notes({"messages": [msg("x" * 1000)] * 40})
+    assert len(many) == 31 and many[-1] == "... and 10 more"
+    assert many[0] == "warning: " + "x" * 300
+    result = ServiceCollector().collect(make_ctx(FakeClient({"GetServiceStatus": {
+        **SERVICE_STATUS, "messages": [msg("SMTP is not encrypted.")]}})))
+    assert result.success and result.notes == ["warning: SMTP is not encrypted."]
 
 
 def test_service_collector_with_null_server_list_fails_clearly() -> None:

@@ -199,6 +199,11 @@ def test_http_surface(polled):
     landing = requests.get(base + "/", timeout=5)
     assert landing.status_code == 200
     assert "initech" in landing.text and "Service provider access" in landing.text
+    # SPE's own dashboard messages, the sub-item indented under its entry.
+    assert "<h3>SPE dashboard messages (GetServiceStatus)</h3>" in landing.text
+    assert ("<li>error: Instance globex on ih01: One or more search indexes have to be "
+            "rebuilt.</li><li style='margin-left:2em'>Archive store 2024</li>") in landing.text
+    assert "<li>information: A new MailStore Service Provider Edition version" in landing.text
     assert "password" not in landing.text.lower()
     assert requests.get(base + "/-/healthy", timeout=5).status_code == 200
     assert requests.get(base + "/nope", timeout=5).status_code == 404
