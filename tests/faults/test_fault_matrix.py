@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from exporter.collectors import ALL_COLLECTORS as DECLARED_COLLECTORS
+
 from .faultkit import (
     ALL_COLLECTORS,
     FAULTY,
@@ -59,21 +61,13 @@ REPRESENTATIVE = {
 }
 
 # Calls per round when every call of the target fails: the first call of each collector
-# (per running instance for per-instance collectors; GetWorkerResults/GetJobResults are
-# never reached, GetInstances is not asked again while the instance list is known).
+# (its first declared function; per running instance for per-instance collectors;
+# GetWorkerResults/GetJobResults are never reached, GetInstances is not asked again
+# while the instance list is known).
 EVERY_CALL = {
-    "GetEnvironmentInfo": 1,
-    "GetServiceStatus": 1,
-    "GetInstances": 1,
-    "GetInstanceStatistics": N,
-    "GetStores": N,
-    "GetInstanceProcessLiveStatistics": N,
-    "GetProfiles": N,
-    "GetJobs": N,
-    "GetUsers": N,
-    "GetComplianceConfiguration": N,
-    "GetCredentials": N,
+    cls.functions[0]: N if cls.per_instance else 1 for cls in DECLARED_COLLECTORS.values()
 }
+assert EVERY_CALL["GetProfiles"] == N and EVERY_CALL["GetInstances"] == 1
 
 
 @dataclass
