@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import exporter.spe.client as spe_client
+from exporter.collectors import ALL_COLLECTORS as DECLARED_COLLECTORS
 
 from .faultkit import (
     ALL_COLLECTORS,
@@ -264,10 +265,11 @@ def test_spe_down_at_start_and_back_later(certs, sim_b, logs):
         assert up(v) == 0 and up(v, HEALTHY) == 1
         assert all(success(v, c) == 0 for c in ALL_COLLECTORS)
         # No instance list yet: each per-instance collector asks GetInstances itself.
+        per_instance = sum(cls.per_instance for cls in DECLARED_COLLECTORS.values())
         assert failures(v) == {
             ("GetEnvironmentInfo", "connection"): 3,
             ("GetServiceStatus", "connection"): 3,
-            ("GetInstances", "connection"): 3 * 9,
+            ("GetInstances", "connection"): 3 * (1 + per_instance),
         }
         assert logs.by_collector("collector failed") == dict.fromkeys(ALL_COLLECTORS, 1)
         assert thread_census()[0] <= threads_before + 1

@@ -44,13 +44,18 @@ def _write_config(path: Path, sim, port: int = 0) -> Path:
     return path
 
 
-def _wait_up(port: int, target: str, proc: subprocess.Popen, timeout: float = 20) -> dict:
+def _wait_up(
+    port: int, target: str, proc: subprocess.Popen, timeout: float = 20, series: str = ""
+) -> dict:
+    """Metric values once the target is up (and ``series`` is served: up only says the
+    management-server polls succeeded, other collectors may still be running)."""
     deadline = time.monotonic() + timeout
     values: dict = {}
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             values = metric_values(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text)
-            if values.get(("mailstore_spe_up", (("target", target),))) == 1:
+            up = values.get(("mailstore_spe_up", (("target", target),))) == 1
+            if up and (not series or any(name == series for name, _ in values)):
                 return values
         except requests.ConnectionError:
             pass
@@ -151,7 +156,7 @@ def test_demo_mode_serves_simulator_metrics_on_the_chosen_address_and_stops_on_s
     proc = _popen([*EXPORTER, "--demo", f"--demo.simulator-address=127.0.0.1:{sim_port}",
                    f"--web.listen-address=127.0.0.1:{port}"])
     try:
-        values = _wait_up(port, "simulator", proc)
+        values = _wait_up(port, "simulator", proc, series="mailstore_spe_store_size_bytes")
         assert any(name == "mailstore_spe_store_size_bytes" for name, _ in values)
         assert requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200
         started = time.monotonic()
