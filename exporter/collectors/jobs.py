@@ -45,6 +45,7 @@ class JobDef:
     name: str | None
     action: str | None
     enabled: bool
+    last_started: float | None
     last_completed: float | None
     next_start: float | None
 
@@ -67,6 +68,7 @@ def parse_jobs(result: Any) -> dict[str, JobDef]:
             name=rec.text_or_none("name"),
             action=rec.text_or_none("action"),
             enabled=rec.flag("enabled"),
+            last_started=rec.timestamp_or_none("lastStartDateTimeUtc"),
             last_completed=rec.timestamp_or_none("lastCompleteDateTimeUtc"),
             next_start=rec.timestamp_or_none("nextStartDateTimeUtc"),
         )
@@ -99,6 +101,11 @@ class InstanceJobs:
 
 def apply_job_runs(state: InstanceJobs, jobs: dict[str, JobDef], runs: list[JobRun]) -> None:
     ledger = state.ledger
+    for job in jobs.values():
+        # GetJobs tells each job's last run: its length counts for the overlap at once,
+        # although the first poll reads only an hour of results.
+        if job.last_started is not None and job.last_completed is not None:
+            ledger.observe_run(job.last_started, job.last_completed)
     for run in runs:
         if run.completed is None:
             continue

@@ -127,3 +127,14 @@ def test_job_samples_is_pure_over_parsed_jobs() -> None:
         (("instance_id", "acme"), ("job_id", "2"), ("job_name", "Verify"),
          ("action", "VerifyStores")): 0
     }
+
+
+def test_the_last_run_in_getjobs_teaches_the_overlap_at_once() -> None:
+    long_job = {**JOBS[0], "lastStartDateTimeUtc": "2026-05-02T03:30:00",
+                "lastCompleteDateTimeUtc": "2026-05-02T07:30:00"}  # four hours
+    client = FakeClient({"GetJobs": [long_job], "GetJobResults": []})
+    collector = JobsCollector()
+    collect(collector, make_ctx(client))
+    ledger = collector._instance_state("spe1", "acme").ledger
+    assert ledger.longest_run == 4 * 3600
+    assert ledger.overlap == 4 * 3600 + 600

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import requests
 
 from exporter.simulator import DEFAULT_SCENARIO, VARIANTS, Simulator, apply_variant, load_scenario
 from exporter.simulator.clock import SimClock
@@ -163,3 +164,39 @@ def test_overlap_cap_from_the_config_reaches_the_collectors(simulator):
     for name in ("profiles", "jobs"):
         assert default.poller.targets["simulator"].collectors[name].policy.max_overlap == 86400
         assert capped.poller.targets["simulator"].collectors[name].policy.max_overlap == 7200
+
+
+def test_no_usable_time_zone_fails_only_the_result_collectors_with_one_clear_error(
+    monkeypatch, caplog
+):
+    # An SPE that knows neither "UTC" nor a fixed zero-offset id: no reading has it, but
+    # the exporter must still say so clearly and keep the other collectors working.
+    from exporter.simulator import timezones
+
+    monkeypatch.delitem(timezones.WINDOWS_ZONES, "Greenwich Standard Time")
+    scenario = apply_variant(load_scenario(DEFAULT_SCENARIO), "utc-unknown")
+    sim = Simulator(scenario, host="127.0.0.1", port=0, username="admin",
+                    password="admin-password", clock=SimClock(frozen_at=START))
+    sim.start()
+    try:
+        with serving_exporter(sim) as exp:
+            exp.poller.run_all_once()
+            exp.poller.run_all_once()
+            v = metric_values(scrape(exp))
+            page = requests.get(f"http://127.0.0.1:{exp.web.address[1]}/", timeout=5).text
+    finally:
+        sim.stop()
+    for collector in ("profiles", "jobs"):
+        assert v[("mailstore_spe_instance_collect_success",
+                  k(collector=collector, instance_id="acme"))] == 0
+    for collector in ("stores", "statistics", "process", "users"):
+        assert v[("mailstore_spe_instance_collect_success",
+                  k(collector=collector, instance_id="acme"))] == 1
+    for collector in ("service", "environment", "instances", "stores"):
+        assert v[("mailstore_spe_collector_success", k(collector=collector))] == 1
+    assert v[("mailstore_spe_api_requests_total", k(function="GetTimeZones"))] == 1
+    assert ("mailstore_spe_api_requests_total", k(function="GetWorkerResults")) not in v or (
+        v[("mailstore_spe_api_requests_total", k(function="GetWorkerResults"))] == 0)
+    assert "SPE does not know the time zone id &#x27;UTC&#x27; and lists no other id" in page
+    errors = [r for r in caplog.records if r.getMessage().startswith("time zone check failed")]
+    assert len(errors) == 1 and errors[0].levelname == "ERROR"
