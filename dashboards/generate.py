@@ -335,7 +335,8 @@ def overview() -> dict:
                  "short", "Instance hosts, client access servers and management servers "
                  "reported inactive.", RED_IF_ABOVE_0), 4, 4)
     lay.add(stat("Dashboard messages",
-                 [(q("sum by (severity) (mailstore_spe_service_messages{S})"), "{{severity}}")],
+                 [(q("sum by (message_severity) (mailstore_spe_service_messages{S})"),
+                   "{{message_severity}}")],
                  "short", "Messages on the SPE dashboard, by severity."), 6, 4)
     lay.add(stat("Instances by status",
                  [(q("sum by (status) (mailstore_spe_instance_status{S})"), "{{status}}")],
@@ -398,8 +399,8 @@ def overview() -> dict:
                            "[$__rate_interval]))"), "{{result}}")],
                        "short", "Finished archiving profile runs.", stack=True, bars=True), 12, 8)
     lay.add(timeseries("Dashboard messages by severity",
-                       [(q("sum by (severity) (mailstore_spe_service_messages{S})"),
-                         "{{severity}}")], "short"), 12, 8)
+                       [(q("sum by (message_severity) (mailstore_spe_service_messages{S})"),
+                         "{{message_severity}}")], "short"), 12, 8)
     lay.add(timeseries("Dashboard messages by category",
                        [(q("sum by (category) (mailstore_spe_service_messages_by_category{S})"),
                          "{{category}}")], "short",

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from exporter.collectors import READ_ONLY_FUNCTIONS
+from exporter.collectors import ALL_COLLECTORS, READ_ONLY_FUNCTIONS
 from exporter.config import Config, ConfigError, TargetConfig
 from exporter.exposition import ExpositionCache
 from exporter.health import HealthTable
@@ -67,6 +67,13 @@ def build_runtime(
             plans[collector] = CollectorPlan(
                 collector, schedule.interval_seconds, schedule.max_data_age_seconds
             )
+    # Every function this target may call has its counters at 0 before the first poll.
+    telemetry.functions_declared(
+        sorted(
+            {"GetInstances"}.union(*(ALL_COLLECTORS[c].functions for c in plans))
+            | {t.function for t in target.maintenance}
+        )
+    )
     return TargetRuntime(
         name=name,
         client=build_client(name, target, telemetry),

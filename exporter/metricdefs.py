@@ -188,9 +188,10 @@ _DEFS: tuple[FamilyDef, ...] = (
     ),
     FamilyDef(
         "mailstore_spe_service_messages", "gauge",
-        f"Messages on the Management Console dashboard by severity (information, warning, "
-        f"error; other types as reported). {_CACHED}",
-        ("target", "severity"),
+        f"Messages on the Management Console dashboard by SPE's message type (information, "
+        f"warning, error; other types as reported). The label is message_severity, not "
+        f"severity, which alert routing owns. {_CACHED}",
+        ("target", "message_severity"),
     ),
     FamilyDef(
         "mailstore_spe_service_messages_by_category", "gauge",

@@ -11,14 +11,14 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exporter.exposition import Blocks, render_blocks
 from exporter.metricdefs import DURATION_BUCKETS
 from exporter.samples import SampleBuilder
 from exporter.snapshot import CachedBlockSource
-from exporter.spe.errors import SPEError
+from exporter.spe.errors import REASONS, SPEError
 from exporter.spe.observer import ClientObserver
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,17 @@ class Telemetry(CachedBlockSource, ClientObserver):
                     "error": error or "no error message",
                 },
             )
+
+    def functions_declared(self, functions: Iterable[str]) -> None:
+        """Export the call and failure counters of these functions at 0 from the start, for
+        every failure reason: an alert on increase() needs a series' earlier 0 to see its
+        first failure (a series that appears with its first failure has no baseline)."""
+        with self._lock:
+            for function in functions:
+                self._requests.setdefault(function, 0)
+                for reason in REASONS:
+                    self._failures.setdefault((function, reason), 0)
+            self._version += 1
 
     # -- maintenance scheduler -----------------------------------------------------------
     def maintenance_declared(self, function: str) -> None:

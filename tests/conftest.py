@@ -10,7 +10,8 @@ def _require(tool: str) -> str:
     if path is None:
         pytest.fail(
             f"{tool} is not installed: run scripts/test.sh, which installs Debian's "
-            "prometheus package (promtool and prometheus)",
+            "prometheus (promtool, prometheus) and prometheus-alertmanager "
+            "(amtool, prometheus-alertmanager) packages",
             pytrace=False,
         )
     return path
@@ -24,6 +25,17 @@ def promtool() -> str:
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
     return _require("prometheus")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return _require("amtool")
+
+
+@pytest.fixture(scope="session")
+def alertmanager_binary() -> str:
+    # Debian installs Alertmanager as prometheus-alertmanager.
+    return _require("prometheus-alertmanager")
 
 
 SIMULATOR_USER = "admin"

@@ -121,7 +121,7 @@ def parse_service_status(target: str, result: Any) -> list[Sample]:
     messages = top_level_messages(rec)
     counts = Counter(message.text("type") for message in messages)
     for severity in (*SEVERITIES, *sorted(set(counts) - set(SEVERITIES))):
-        out.add("mailstore_spe_service_messages", counts[severity], severity=severity)
+        out.add("mailstore_spe_service_messages", counts[severity], message_severity=severity)
     categories = Counter(message_category(message.text("text")) for message in messages)
     for category in (*(c for c, _ in MESSAGE_CATEGORIES), OTHER):
         out.add("mailstore_spe_service_messages_by_category", categories[category],

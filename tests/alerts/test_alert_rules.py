@@ -3,6 +3,8 @@
 * promtool accepts the file (`check rules`) and the unit tests pass (`test rules`);
 * every alert has a unit test with a firing and a not-firing case;
 * every alert has severity/summary/description/runbook_url, and the runbook anchor exists;
+* every alert has a `for:` or a comment saying why not ("No for: ...");
+* scripts/runbook_base.py turns the repository-relative runbook links into full URLs;
 * every metric and selector label used exists in the metric contract (exporter.metricdefs).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,10 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "alerts" / "mailstore-spe.rules.yml"
 UNIT_TESTS = sorted((REPO / "tests" / "alerts").glob("*.test.yml"))
 RUNBOOK = REPO / "docs" / "runbooks" / "README.md"
-RUNBOOK_BASE = (
-    "https://github.com/mailstore-spe-exporter/mailstore-spe-exporter/blob/main/"
-    "docs/runbooks/README.md#"
-)
+# Runbook links are the runbook's path in this repository (no guessed domain);
+# scripts/runbook_base.py puts the user's base URL in front when installing.
+RUNBOOK_BASE = "docs/runbooks/README.md#"
 SEVERITIES = {"critical", "warning", "info"}
 # Labels Prometheus attaches at scrape time; not part of the exporter's contract.
 SCRAPE_LABELS = {"job", "instance"}
@@ -96,6 +98,53 @@ def test_runbook_url_points_at_existing_section(rule: dict) -> None:
     anchor = url[len(RUNBOOK_BASE):]
     assert anchor == github_anchor(rule["alert"]), f"{rule['alert']}: anchor {anchor!r}"
     assert anchor in runbook_anchors(), f"no heading for #{anchor} in {RUNBOOK}"
+
+
+def _rule_blocks() -> dict[str, str]:
+    """The source text of each alert rule (from its `- alert:` line to the next rule)."""
+    text = RULES.read_text(encoding="utf-8")
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*- alert: (\S+)$", text, re.M)]
+    ends = [m.start() for m in re.finditer(r"^\s*- (alert|record):|^  - name:", text, re.M)]
+    blocks = {}
+    for start, name in starts:
+        end = min((e for e in ends if e > start), default=len(text))
+        blocks[name] = text[start:end]
+    return blocks
+
+
+@pytest.mark.parametrize("rule", ALERTS, ids=ALERT_IDS)
+def test_alert_has_for_or_says_why_not(rule: dict) -> None:
+    if "for" in rule:
+        return
+    block = _rule_blocks()[rule["alert"]]
+    assert re.search(r"#\s*No for:", block), (
+        f"{rule['alert']} has no for: and no '# No for: <why>' comment"
+    )
+
+
+def test_runbook_base_script_prefixes_every_link(promtool: str, tmp_path: Path) -> None:
+    base = "https://runbooks.test/mailstore-spe/"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "runbook_base.py"), base],
+        input=RULES.read_text(encoding="utf-8"), capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "rules.yml"
+    out.write_text(proc.stdout, encoding="utf-8")
+    _run([promtool, "check", "rules", str(out)], cwd=tmp_path)
+    doc = yaml.safe_load(proc.stdout)
+    urls = [r["annotations"]["runbook_url"] for g in doc["groups"] for r in g["rules"]
+            if "alert" in r]
+    assert len(urls) == len(ALERTS)
+    assert all(u.startswith(base + RUNBOOK_BASE) for u in urls), urls
+    # Everything but the links is unchanged.
+    assert re.sub(re.escape(base), "", proc.stdout) == RULES.read_text(encoding="utf-8")
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "runbook_base.py"), "git.example.org"],
+        input="", capture_output=True, text=True, check=False,
+    )
+    assert bad.returncode == 2
+    assert "base URL must start with http:// or https://, got 'git.example.org'" in bad.stderr
 
 
 def test_every_alert_has_firing_and_quiet_unit_test() -> None:

@@ -34,7 +34,7 @@ CONTRACT = {
     "mailstore_spe_server_certificate_info": "target server_name server_type thumbprint",
     "mailstore_spe_instance_host_instances": "target server_name",
     "mailstore_spe_instance_host_running_instances": "target server_name",
-    "mailstore_spe_service_messages": "target severity",
+    "mailstore_spe_service_messages": "target message_severity",  # renamed (issue 11)
     "mailstore_spe_instance_info": "target instance_id alias display_name instance_host "
     "start_mode",
     "mailstore_spe_instance_status": "target instance_id status",

@@ -101,11 +101,11 @@ def test_service_roles() -> None:
 
 def test_service_messages_always_have_three_severities_plus_unknown_types() -> None:
     samples = parse_service_status(TARGET, SERVICE_STATUS)
-    assert states(samples, "mailstore_spe_service_messages", "severity") == {
+    assert states(samples, "mailstore_spe_service_messages", "message_severity") == {
         "information": 0, "warning": 2, "error": 1, "critical": 1
     }
     quiet = parse_service_status(TARGET, {**SERVICE_STATUS, "messages": []})
-    assert states(quiet, "mailstore_spe_service_messages", "severity") == {
+    assert states(quiet, "mailstore_spe_service_messages", "message_severity") == {
         "information": 0, "warning": 0, "error": 0
     }
 

@@ -348,16 +348,16 @@ def test_scrape_job_matches_exporter_service_and_alert_selector() -> None:
 
 def test_compose_services_and_images() -> None:
     services = _compose()["services"]
-    assert {"mailstore-spe-exporter", "prometheus", "grafana"} <= set(services)
+    assert {"mailstore-spe-exporter", "prometheus", "alertmanager", "grafana"} <= set(services)
     exporter = services["mailstore-spe-exporter"]
     assert (REPO / exporter["build"]["context"] / "Dockerfile").is_file()
     # As shipped the stack runs the demo: that needs the image target with the simulator.
     assert "--demo" in exporter["command"]
     assert exporter["build"]["target"] == "demo" and "demo" in stages()
-    for name in ("prometheus", "grafana"):
+    for name in ("prometheus", "alertmanager", "grafana"):
         image = services[name]["image"]
         repo, _, tag = image.rpartition(":")
-        assert repo in ("prom/prometheus", "grafana/grafana"), image
+        assert repo in ("prom/prometheus", "prom/alertmanager", "grafana/grafana"), image
         assert tag and tag != "latest", f"{image}: pin a version"
     for name, svc in services.items():
         for port in svc.get("ports", []):
@@ -407,3 +407,15 @@ def test_grafana_provisioning_matches_compose() -> None:
     path = providers[0]["options"]["path"]
     assert mounts.get(path) == "./dashboards", f"dashboards provider path {path} is not mounted"
     assert len(list((REPO / "dashboards").glob("*.json"))) >= 2
+
+
+def test_compose_alertmanager_uses_the_shipped_config_and_prometheus_sends_to_it() -> None:
+    alertmanager = _service("alertmanager")
+    mounts = _mounts(alertmanager)
+    config_path = next(t for t, s in mounts.items() if s == "./deploy/alertmanager.yml")
+    assert f"--config.file={config_path}" in alertmanager["command"]
+    config = yaml.safe_load(PROM_CONFIG.read_text(encoding="utf-8"))
+    targets = [t for am in config["alerting"]["alertmanagers"]
+               for sc in am["static_configs"] for t in sc["targets"]]
+    ports = [str(p).rsplit(":", 1)[-1] for p in alertmanager["ports"]]
+    assert targets == [f"alertmanager:{ports[0]}"]

@@ -118,7 +118,7 @@ def test_key_series_have_the_scenario_values(history: Stack):
     expected_messages: dict[str, float] = {}
     for msg in (m for m in SCENARIO["messages"] if not m.get("is_sub_item")):
         expected_messages[msg["type"]] = expected_messages.get(msg["type"], 0) + 1
-    got_messages = st.values(f"mailstore_spe_service_messages{{{SEL}}}", "severity")
+    got_messages = st.values(f"mailstore_spe_service_messages{{{SEL}}}", "message_severity")
     assert {s: v for s, v in got_messages.items() if v} == expected_messages
 
     # Service provider access off: the per-instance collectors that need it fail for that

@@ -113,7 +113,7 @@ def test_service_status_values(polled):
     assert len(top_level) < len(SCENARIO["messages"])  # the scenario has a sub-item
     for severity in ("information", "warning", "error"):
         expected = sum(1 for m in top_level if m["type"] == severity)
-        key = k(severity=severity)
+        key = k(message_severity=severity)
         assert v[("mailstore_spe_service_messages", key)] == expected
     # One update notice, one SMTP warning, one index rebuild; the sub-item is not counted.
     categories = {"update": 1, "smtp": 1, "search_index": 1, "license": 0, "certificate": 0,

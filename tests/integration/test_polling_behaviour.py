@@ -209,3 +209,32 @@ def test_lone_surrogates_from_spe_are_replaced_at_the_boundary(simulator):
         assert status.success is True
         page = requests.get(f"http://127.0.0.1:{exp.web.address[1]}/", timeout=5)
         assert page.status_code == 200 and "bad \ufffd thing" in page.text
+
+
+def test_failure_counters_exist_at_zero_before_the_first_failure(simulator):
+    """Alerts use increase() on the failure counters: each (function, reason) must be
+    exported at 0 before its first failure, or that failure has no baseline."""
+    from exporter.spe.errors import REASONS
+
+    with serving_exporter(simulator) as exp:
+        # Before any poll: every function of the enabled collectors, every reason, at 0.
+        v = metric_values(scrape(exp))
+        for function in ("GetServiceStatus", "GetInstances", "GetStores", "GetWorkerResults"):
+            for reason in REASONS:
+                key = ("mailstore_spe_api_request_failures_total", k(function=function,
+                                                                   reason=reason))
+                assert v.get(key) == 0, key
+        exp.poller.run_all_once()
+        simulator.state.set_credentials("admin", "rotated-password")
+        try:
+            exp.poller.run_collector("simulator", "service")
+        finally:
+            simulator.state.set_credentials("admin", "admin-password")
+        v = metric_values(scrape(exp))
+        failures = {
+            dict(labels)["reason"]: value
+            for (name, labels), value in v.items()
+            if name == "mailstore_spe_api_request_failures_total"
+            and dict(labels)["function"] == "GetServiceStatus"
+        }
+        assert failures == {**dict.fromkeys(REASONS, 0.0), "http_401": 1.0}
