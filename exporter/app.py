@@ -70,7 +70,7 @@ def build_runtime(
     # Every function this target may call has its counters at 0 before the first poll.
     telemetry.functions_declared(
         sorted(
-            {"GetInstances"}.union(*(ALL_COLLECTORS[c].functions for c in plans))
+            set().union(*(ALL_COLLECTORS[c].allowed_functions for c in plans))
             | {t.function for t in target.maintenance}
         )
     )
