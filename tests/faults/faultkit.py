@@ -263,10 +263,15 @@ def up(values: dict[Key, float], target: str = FAULTY) -> float:
 
 
 def failures(values: dict[Key, float], target: str = FAULTY) -> dict[tuple[str, str], float]:
-    """(function, reason) -> count of mailstore_spe_api_request_failures_total."""
+    """(function, reason) -> count of mailstore_spe_api_request_failures_total, for the
+    pairs that failed at all (every pair is exported, at 0 until its first failure)."""
     out = {}
     for (name, labels), value in values.items():
-        if name == "mailstore_spe_api_request_failures_total" and ("target", target) in labels:
+        if (
+            name == "mailstore_spe_api_request_failures_total"
+            and ("target", target) in labels
+            and value
+        ):
             d = dict(labels)
             out[(d["function"], d["reason"])] = value
     return out
