@@ -117,7 +117,7 @@ def test_alert_has_for_or_says_why_not(rule: dict) -> None:
     if "for" in rule:
         return
     block = _rule_blocks()[rule["alert"]]
-    assert re.search(r"#\s*No for:", block), (
+    assert re.search(r"#\s*No `?for:`?", block), (
         f"{rule['alert']} has no for: and no '# No for: <why>' comment"
     )
 

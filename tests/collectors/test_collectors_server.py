@@ -126,7 +126,7 @@ def test_service_message_sub_items_are_not_counted_and_categories_are_bounded() 
         {"type": "warning", "text": "No isSubItem key at all: top level."},
     ]
     samples = parse_service_status(TARGET, {**SERVICE_STATUS, "messages": messages})
-    assert states(samples, "mailstore_spe_service_messages", "severity") == {
+    assert states(samples, "mailstore_spe_service_messages", "message_severity") == {
         "information": 1, "warning": 3, "error": 2
     }
     assert states(samples, "mailstore_spe_service_messages_by_category", "category") == {
