@@ -8,7 +8,7 @@ where you host it. Install them with a base URL in front:
     python3 scripts/runbook_base.py https://git.example.org/ops/mailstore-spe-exporter/blob/main/ \
         < alerts/mailstore-spe.rules.yml > /etc/prometheus/rules/mailstore-spe.rules.yml
 
-Only the runbook_url lines change (standard library only, comments and layout are kept).
+The same works on deploy/kubernetes/prometheusrule.yaml. Only the runbook_url lines change (standard library only, comments and layout are kept).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 import sys
 
-RUNBOOK_LINE = re.compile(r'^(\s*runbook_url:\s*")(docs/runbooks/[^"]*")', re.MULTILINE)
+# Quoted (alerts/) or plain (deploy/kubernetes/prometheusrule.yaml) YAML scalars.
+RUNBOOK_LINE = re.compile(r'^(\s*runbook_url:\s*"?)(docs/runbooks/)', re.MULTILINE)
 
 
 def with_base(rules_text: str, base: str) -> str:
