@@ -8,7 +8,8 @@ where you host it. Install them with a base URL in front:
     python3 scripts/runbook_base.py https://git.example.org/ops/mailstore-spe-exporter/blob/main/ \
         < alerts/mailstore-spe.rules.yml > /etc/prometheus/rules/mailstore-spe.rules.yml
 
-The same works on deploy/kubernetes/prometheusrule.yaml. Only the runbook_url lines change (standard library only, comments and layout are kept).
+The same works on deploy/kubernetes/prometheusrule.yaml. Only the runbook_url lines
+change (standard library only, comments and layout are kept).
 """
 
 from __future__ import annotations
