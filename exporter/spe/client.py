@@ -8,10 +8,12 @@ appear in messages, logs or ``repr()``.
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,6 +84,7 @@ class SPEClient:
         )
         self.username = username
         self._password = password
+        self._secret_forms = secret_forms(username, password)
         self.tls = TLSOptions(ca_file, insecure_skip_verify, thumbprint)
         for name, value in (
             ("connect_timeout", connect_timeout),
@@ -468,8 +471,28 @@ class SPEClient:
         return exc
 
     def _scrub_text(self, text: str) -> str:
-        pw = self._password
-        return text.replace(pw, "***") if len(pw) >= _MIN_SCRUB_LENGTH else text
+        for form in self._secret_forms:
+            text = text.replace(form, "***")
+        return text
+
+
+def secret_forms(username: str, password: str) -> tuple[str, ...]:
+    """Every form in which a server or proxy may echo the password back: as is, in the
+    ``Authorization: Basic`` header (base64 of user:password, with and without padding),
+    URL-encoded (a form body or query string) and as Python's repr escapes it (error
+    excerpts). Longest first, so a longer form is never cut by a shorter one inside it."""
+    if len(password) < _MIN_SCRUB_LENGTH:
+        return ()
+    basic = base64.b64encode(f"{username}:{password}".encode()).decode()
+    forms = {
+        password,
+        basic,
+        basic.rstrip("="),
+        urllib.parse.quote_plus(password),
+        urllib.parse.quote(password, safe=""),
+        repr(password)[1:-1],
+    }
+    return tuple(sorted(forms, key=len, reverse=True))
 
 class _Reported:
     """Context manager: one ``request_finished`` per public call, with its end-to-end time.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import urllib.parse
 from urllib.parse import parse_qsl
 
 import pytest
@@ -234,3 +235,26 @@ def test_request_head_and_body_arrive_together(scripted):
     stores, env = scripted.requests
     assert dict(parse_qsl(stores.body.decode())) == {"instanceID": "acme", "includeSize": "true"}
     assert env.headers["Content-Length"] == "0" and env.body == b""
+
+
+
+_BASIC = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("echo", "secret"),
+    [
+        (f"Authorization: Basic {_BASIC}", _BASIC),
+        (f"Basic {_BASIC.rstrip('=')}", _BASIC.rstrip("=")),
+        ("password=" + urllib.parse.quote_plus(PASSWORD), urllib.parse.quote_plus(PASSWORD)),
+        ("p=" + urllib.parse.quote(PASSWORD, safe=""), urllib.parse.quote(PASSWORD, safe="")),
+    ],
+)
+def test_credentials_echoed_encoded_are_scrubbed(scripted, echo, secret):
+    """Issue 13 B8: an error page echoing the Authorization header or a URL-encoded
+    password must not bring them to the status page or the logs."""
+    scripted.respond(Reply(status=500, body=f"err {echo}".encode()))
+    with make_client(scripted) as client, pytest.raises(SPEHTTPError) as info:
+        client.call("Ping")
+    assert secret not in str(info.value), str(info.value)
+    assert "***" in str(info.value)
