@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from exporter.config.files import FileProblem, bounded_loader, read_text_file
+
 CLIENT_AUTH_TYPES = {
     "NoClientCert": ssl.CERT_NONE,
     "RequestClientCert": ssl.CERT_OPTIONAL,
@@ -159,12 +161,15 @@ def _path(value: Any, key: str, base: Path, errors: list[str]) -> Path | None:
     return path
 
 
+_BoundedSafeLoader = bounded_loader(yaml.SafeLoader)
+
+
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WebConfigError(["file not found"], source) from None
+        data = yaml.load(read_text_file(path), Loader=_BoundedSafeLoader)
+    except FileProblem as exc:
+        raise WebConfigError([str(exc)], source) from None
     except yaml.YAMLError as exc:
         raise WebConfigError([f"invalid YAML: {exc}"], source) from None
     return parse_web_config(data or {}, source=source, base_dir=Path(path).resolve().parent)

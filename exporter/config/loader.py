@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from exporter.config.envsubst import substitute_env
 from exporter.config.errors import ConfigError, describe_validation_error
+from exporter.config.files import FileProblem, bounded_loader, read_text_file
 from exporter.config.schema import Config, TargetSettings
 
 log = logging.getLogger("exporter.config")
@@ -84,15 +85,10 @@ def _load_with_warnings(path: Path) -> tuple[Config, list[str]]:
 def _read_yaml(path: Path) -> object:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(["file not found"], source) from None
-    except UnicodeDecodeError:
-        raise ConfigError(["file is not UTF-8 text"], source) from None
-    except OSError as exc:
-        raise ConfigError([f"cannot read file ({exc.strerror})"], source) from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no arbitrary objects
+        text = read_text_file(path)
+        data = yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: no arbitrary objects
+    except FileProblem as exc:
+        raise ConfigError([str(exc)], source) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_describe_yaml_error(exc)], source) from None
     except yaml.YAMLError as exc:
@@ -121,6 +117,9 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_BoundedLoader = bounded_loader(_StrictLoader)
 
 
 def _parse(

@@ -16,6 +16,8 @@ DEFAULT_SPE_PORT = 8474
 DEFAULT_LISTEN_PORT = 9474
 
 DURATION_HINT = "must be a duration like 30s, 5m or 1h"
+MAX_DURATION_DAYS = 365  # the longest duration any key accepts
+MAX_DURATION_SECONDS = MAX_DURATION_DAYS * 86400.0
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_FULL = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
@@ -66,6 +68,9 @@ def _duration_seconds(value: object) -> float:
         raise ValueError(DURATION_HINT)
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(DURATION_HINT)
+    if seconds > MAX_DURATION_SECONDS:
+        # Beyond this, timers and datetime arithmetic overflow (OverflowError at start).
+        raise ValueError(f"must be at most {MAX_DURATION_DAYS}d")
     return seconds
 
 
