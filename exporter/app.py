@@ -147,36 +147,42 @@ class Exporter:
         return self.poller.maintenance.operations()
 
     def start(self, *, serve: bool = True, schedule: bool = True) -> None:
+        """Bind the port first (a port in use is an OSError before anything polls SPE),
+        then start polling, then serve."""
+        server = self._bind() if serve else None
         if schedule:
             self.poller.start()
             self._scheduled = True
-        if serve:
-            host, port = self.config.web.host, self.config.web.port
-            server_cls = ExporterHTTPServer
-            if ":" in host:
-                server_cls = type(
-                    "ExporterHTTPServer6",
-                    (ExporterHTTPServer,),
-                    {"address_family": socket.AF_INET6},
-                )
-            server = server_cls(
-                (host, port),
-                exposition=self.exposition,
-                health=self.health,
-                is_ready=self.is_ready,
-                targets=self.target_urls,
-                ssl_context=self._web_config.ssl_context,
-                auth=self._web_config.authenticator(),
-                headers=self._web_config.headers,
-                max_request_bytes=self.config.web.max_request_bytes,
-                reload=self.reload_from_http if self._enable_lifecycle else None,
-                operations=self.operations,
-                open_healthy=self.config.web.healthy_without_auth,
-            )
+        if server is not None:
             self.web = WebServer(server)
             self.web.start()
             scheme = "https" if self._web_config.ssl_context else "http"
+            host = self.config.web.host
             log.info("listening", extra={"address": f"{scheme}://{host}:{self.web.address[1]}"})
+
+    def _bind(self) -> ExporterHTTPServer:
+        host, port = self.config.web.host, self.config.web.port
+        server_cls = ExporterHTTPServer
+        if ":" in host:
+            server_cls = type(
+                "ExporterHTTPServer6",
+                (ExporterHTTPServer,),
+                {"address_family": socket.AF_INET6},
+            )
+        return server_cls(
+            (host, port),
+            exposition=self.exposition,
+            health=self.health,
+            is_ready=self.is_ready,
+            targets=self.target_urls,
+            ssl_context=self._web_config.ssl_context,
+            auth=self._web_config.authenticator(),
+            headers=self._web_config.headers,
+            max_request_bytes=self.config.web.max_request_bytes,
+            reload=self.reload_from_http if self._enable_lifecycle else None,
+            operations=self.operations,
+            open_healthy=self.config.web.healthy_without_auth,
+        )
 
     def reload_from_http(self) -> tuple[int, str]:
         """POST /-/reload: at most one reload per ``RELOAD_MIN_INTERVAL`` seconds (429)."""

@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config(**web_keys):
+    web_keys.setdefault("listen_address", "127.0.0.1:0")
     return parse_config(
         {
-            "web": {"listen_address": "127.0.0.1:0", **web_keys},
+            "web": web_keys,
             "targets": {"spe1": {"url": "https://127.0.0.1:1", "username": "u", "password": "p"}},
         }
     )
@@ -330,3 +331,22 @@ def test_docker_healthcheck_works_with_basic_auth():
         closed.stop()
 
 
+
+
+def test_port_in_use_fails_before_any_polling(caplog):
+    """Issue 13 B13: the port is bound before the poller starts, so a port in use is one
+    clear error and no collector run is started (and then torn down with tracebacks)."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    exporter = Exporter(_config(listen_address=f"127.0.0.1:{port}"))
+    try:
+        with pytest.raises(OSError):
+            exporter.start()
+        assert not exporter.poller.running()
+        assert exporter.poller._scheduler is None
+    finally:
+        exporter.stop()
+        taken.close()
+    assert not [r for r in caplog.records if r.levelno >= 40]
