@@ -3,15 +3,14 @@ a scrape (issue 14).
 
     .venv/bin/python benchmarks/runtime_cost.py --instances 5000
 
-The body cache rebuilds a body only when a source's version moves; the runtime source
-moves at most every 5 s (REFRESH_SECONDS). So a scrape costs either a cache hit or, at most
-once per refresh period, a rebuild; any other source moving (telemetry during a poll)
-costs the same rebuild. Measured in one process, without HTTP (ExpositionCache.body and
-reading the whole body), for the text format and text+gzip:
+The runtime series are the exposition cache's tail: when only they moved (at most every
+REFRESH_SECONDS), a scrape re-renders the end of the cached body. Measured in one
+process, without HTTP (ExpositionCache.body and reading the whole body), for the text
+format and text+gzip:
 
 * hit: nothing changed since the last scrape,
-* runtime moved: the runtime source's clock stepped past its refresh period before each
-  scrape (what a scrape every 5 s or more sees when nothing else changed),
+* runtime moved: the runtime series' clock stepped past its refresh period before each
+  scrape (what a Prometheus scrape sees when nothing else changed),
 * collect: one RuntimeMetrics refresh alone (prometheus_client's collectors + rendering).
 
 Three runs; min / median / max of the per-run medians, and the ratio rebuild / hit per run.
@@ -51,7 +50,7 @@ def one_run(exp, runtime: RuntimeMetrics, clock: list[float], scrapes: int) -> d
         out[f"{label} hit"] = _median_seconds(scrape, scrapes)
 
         def moved(scrape=scrape):
-            clock[0] += 5.0
+            clock[0] += runtime._refresh
             scrape()
 
         out[f"{label} runtime moved"] = _median_seconds(moved, scrapes)
@@ -70,13 +69,10 @@ def main() -> int:
     exp = exporter_for(sim, concurrency=8)
     try:
         populate_synthetic(exp, sim, args.instances)
-        # Swap the exporter's runtime source for one whose clock this benchmark steps.
+        # The exporter's runtime series on a clock this benchmark steps.
         clock = [0.0]
-        for source in list(exp.store._sources):
-            if isinstance(source, RuntimeMetrics):
-                exp.store.remove_source(source)
-        runtime = RuntimeMetrics(clock=lambda: clock[0])
-        exp.store.add_source(runtime)
+        runtime = exp.runtime
+        runtime._clock = lambda: clock[0]
         exp.exposition.prepare()
         runs = [one_run(exp, runtime, clock, args.scrapes) for _ in range(3)]
     finally:

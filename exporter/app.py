@@ -112,9 +112,10 @@ class Exporter:
         self.store = SnapshotStore()
         self.health = HealthTable()
         self.store.add_source(self.health)
-        # process_* and python_* of the exporter itself (prometheus_client's collectors)
-        self.store.add_source(RuntimeMetrics())
-        self.exposition = ExpositionCache(self.store.collect)
+        # process_* and python_* of the exporter itself (prometheus_client's collectors):
+        # the end of the body, re-rendered on its own so the rest stays cached
+        self.runtime = RuntimeMetrics()
+        self.exposition = ExpositionCache(self.store.collect, tail=self.runtime.tail)
         # New snapshot data is compressed by the poll that made it, not by a scrape.
         self.store.add_listener(self.exposition.prepare)
         self.poller = self._build_poller(config)

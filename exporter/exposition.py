@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from exporter.gzipstitch import SegmentCache
+from exporter.gzipstitch import GZIP_HEADER, SegmentCache, gzip_end
 from exporter.metricdefs import FAMILIES, family_of
 from exporter.samples import Sample
 
@@ -39,6 +39,9 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 
 # Family name -> the rendered sample lines of one source.
 Blocks = dict[str, bytes]
+# A source rendered after all others, with its own version: (version, blocks). Its families
+# must come last in FAMILIES. A change of it re-renders only the end of a cached body.
+TailSource = Callable[[], tuple[object, Blocks]]
 
 
 def format_value(value: float) -> str:
@@ -131,6 +134,13 @@ def assemble(sources: Sequence[Blocks], *, openmetrics: bool) -> bytes:
 def body_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[bytes]:
     """The body as a list of byte strings in order (headers and the sources' own blocks,
     nothing copied); ``b"".join`` of it equals ``assemble``."""
+    parts = _family_parts(sources, openmetrics=openmetrics)
+    if openmetrics:
+        parts.append(b"# EOF\n")
+    return parts
+
+
+def _family_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[bytes]:
     headers = _OPENMETRICS_HEADERS if openmetrics else _TEXT_HEADERS
     parts: list[bytes] = []
     for family in FAMILIES:
@@ -138,8 +148,6 @@ def body_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[bytes]:
         if chunks:
             parts.append(headers[family])
             parts.extend(chunks)
-    if openmetrics:
-        parts.append(b"# EOF\n")
     return parts
 
 
@@ -156,6 +164,16 @@ class Body:
         return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
+@dataclass(frozen=True)
+class _Prefix:
+    """A body without its tail: text parts, or a gzip header and segments with the CRC-32
+    and length of the data so far (an open member)."""
+
+    parts: tuple[bytes, ...]
+    crc: int = 0
+    size: int = 0
+
+
 class ExpositionCache:
     """Caches the bodies until the version of the sources changes.
 
@@ -163,13 +181,24 @@ class ExpositionCache:
     changes whenever any block changes. Building a body lists the blocks (no copy) and,
     for gzip, stitches cached deflate segments; it happens outside the lock, so a scrape
     never waits for another one, nor for a poll.
+
+    ``tail`` (optional) is a source that changes often but is small (the exporter's own
+    process series): its blocks end the body, and a change of it only re-renders that end
+    on top of the cached rest, so a scrape stays cheap when nothing else changed.
     """
 
-    def __init__(self, collect: Callable[[], tuple[object, Sequence[Blocks]]]) -> None:
+    def __init__(
+        self,
+        collect: Callable[[], tuple[object, Sequence[Blocks]]],
+        tail: TailSource | None = None,
+    ) -> None:
         self._collect = collect
+        self._tail = tail
         self._lock = threading.Lock()
         self._version: object = object()
-        self._bodies: dict[tuple[bool, bool], Body] = {}
+        # per (openmetrics, gzipped): (tail version, body), and the body without its tail
+        self._bodies: dict[tuple[bool, bool], tuple[object, Body]] = {}
+        self._prefixes: dict[tuple[bool, bool], _Prefix] = {}
         # The family headers never change: their segments are made once.
         self._gzip = SegmentCache(
             fixed=(*_TEXT_HEADERS.values(), *_OPENMETRICS_HEADERS.values(), b"# EOF\n")
@@ -178,17 +207,24 @@ class ExpositionCache:
     def body(self, *, openmetrics: bool, gzipped: bool) -> Body:
         key = (openmetrics, gzipped)
         version, sources = self._collect()
+        tail_version, tail_blocks = self._tail() if self._tail else (None, {})
+        prefix = None
         with self._lock:
             if version == self._version:
                 cached = self._bodies.get(key)
-                if cached is not None:
-                    return cached
-        body = self._build(sources, openmetrics=openmetrics, gzipped=gzipped)
+                if cached is not None and cached[0] == tail_version:
+                    return cached[1]
+                prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._build_prefix(sources, openmetrics=openmetrics, gzipped=gzipped)
+        body = self._finish(prefix, tail_blocks, openmetrics=openmetrics, gzipped=gzipped)
         with self._lock:
             if version != self._version:
                 self._version = version
                 self._bodies = {}
-            self._bodies[key] = body
+                self._prefixes = {}
+            self._prefixes[key] = prefix
+            self._bodies[key] = (tail_version, body)
         return body
 
     def prepare(self) -> None:
@@ -200,14 +236,27 @@ class ExpositionCache:
         _, sources = self._collect()
         self._gzip.prepare(block for blocks in sources for block in blocks.values())
 
-    def _build(self, sources: Sequence[Blocks], *, openmetrics: bool, gzipped: bool) -> Body:
-        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        parts = body_parts(sources, openmetrics=openmetrics)
+    def _build_prefix(
+        self, sources: Sequence[Blocks], *, openmetrics: bool, gzipped: bool
+    ) -> _Prefix:
+        parts = _family_parts(sources, openmetrics=openmetrics)
         if not gzipped:
-            parts = _coalesce(parts)
-            return Body(tuple(parts), content_type, False, sum(map(len, parts)))
-        out = _coalesce(self._gzip.stitch(parts))
-        return Body(tuple(out), content_type, True, sum(map(len, out)))
+            return _Prefix(tuple(_coalesce(parts)))
+        segments, crc, size = self._gzip.deflate(parts)
+        return _Prefix(tuple(_coalesce([GZIP_HEADER, *segments])), crc, size)
+
+    def _finish(
+        self, prefix: _Prefix, tail: Blocks, *, openmetrics: bool, gzipped: bool
+    ) -> Body:
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        end = _family_parts([tail], openmetrics=openmetrics) if tail else []
+        if openmetrics:
+            end.append(b"# EOF\n")
+        if gzipped:
+            segments, crc, size = self._gzip.deflate(end, prefix.crc, prefix.size)
+            end = [*segments, gzip_end(crc, size)]
+        parts = prefix.parts + tuple(_coalesce(end))
+        return Body(parts, content_type, gzipped, sum(map(len, parts)))
 
 
 def _coalesce(parts: list[bytes], small: int = 65536) -> list[bytes]:

@@ -117,9 +117,16 @@ class SegmentCache:
 
     def stitch(self, parts: Iterable[bytes]) -> list[bytes]:
         """The gzip form of ``b"".join(parts)`` as a list of byte strings (one member)."""
-        out = [_GZIP_HEADER]
-        crc = 0
-        size = 0
+        segments, crc, size = self.deflate(parts)
+        return [_GZIP_HEADER, *segments, gzip_end(crc, size)]
+
+    def deflate(
+        self, parts: Iterable[bytes], crc: int = 0, size: int = 0
+    ) -> tuple[list[bytes], int, int]:
+        """The deflate segments of ``parts`` and the CRC-32 and length of their data,
+        continuing from ``crc``/``size`` (the data before them): an open gzip member that
+        more parts can extend before ``gzip_end``."""
+        out = []
         for part in parts:
             segment, part_crc = self.segment(part)
             out.append(segment)
@@ -128,5 +135,12 @@ class SegmentCache:
             else:
                 crc = crc32_combine(crc, part_crc, len(part))
             size += len(part)
-        out.append(_DEFLATE_END + struct.pack("<II", crc, size & 0xFFFFFFFF))
-        return out
+        return out, crc, size
+
+
+GZIP_HEADER = _GZIP_HEADER
+
+
+def gzip_end(crc: int, size: int) -> bytes:
+    """The end of a stitched member: an empty final deflate block and the trailer."""
+    return _DEFLATE_END + struct.pack("<II", crc, size & 0xFFFFFFFF)

@@ -5,10 +5,11 @@ yields nothing elsewhere; PlatformCollector and GCCollector work everywhere) on 
 registry, so nothing global is touched. Their samples are rendered like every other source,
 against the families declared in ``exporter.metricdefs`` (``RUNTIME_DEFS``).
 
-Scrape cost: the exposition cache rebuilds a body only when a source's version moves. These
-values change all the time, so the source refreshes at most every ``REFRESH_SECONDS``: a
-scrape of an otherwise unchanged exporter costs a body rebuild at most that often, and
-collecting costs about 0.1 ms.
+Scrape cost: these values change all the time, so they are the exposition cache's *tail*
+(``ExpositionCache(..., tail=runtime.tail)``): when only they moved, a scrape re-renders
+the end of the cached body (about 0.1 ms, gzip included), never the whole body. They are
+collected again at most every ``REFRESH_SECONDS`` (collecting costs about 0.07 ms).
+Their families are the last in ``metricdefs.FAMILIES``, as a tail's must be.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from exporter.exposition import Blocks, render_blocks
 from exporter.metricdefs import RUNTIME_DEFS
 from exporter.samples import Sample, SampleBuilder
 
-REFRESH_SECONDS = 5.0
+REFRESH_SECONDS = 1.0
 
 
 def runtime_registry() -> CollectorRegistry:
@@ -50,11 +51,18 @@ class RuntimeMetrics:
         self._rendered_version: int | None = None
         self._rendered: Blocks = {}
 
+    def tail(self) -> tuple[int, Blocks]:
+        """(version, blocks) for ``ExpositionCache``'s tail."""
+        version = self.version()
+        return version, self._blocks_of(version)
+
     def version(self) -> int:
         return int(self._clock() // self._refresh)
 
     def blocks(self) -> Blocks:
-        version = self.version()
+        return self._blocks_of(self.version())
+
+    def _blocks_of(self, version: int) -> Blocks:
         with self._lock:
             if version != self._rendered_version:
                 self._rendered = render_blocks(self._samples())

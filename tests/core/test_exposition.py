@@ -206,3 +206,43 @@ def test_body_shares_the_sources_blocks_and_compresses_a_block_once(monkeypatch)
     zipped = cache.body(openmetrics=False, gzipped=True)
     assert compressed and max(compressed) < 1000
     assert gzip.decompress(zipped.content) == assemble(state["blocks"], openmetrics=False)
+
+
+def _runtime_blocks(value):
+    return render_blocks([
+        Sample("process_resident_memory_bytes", (), value),
+        Sample("python_gc_collections_total", (("generation", "0"),), value),
+    ])
+
+
+def test_a_tail_change_re_renders_only_the_end_of_the_cached_body(monkeypatch):
+    """The exporter's own process series (the tail) move all the time: serving them must
+    not rebuild the rest of the body, in any of the four forms, and the body must equal
+    the one assembled from everything."""
+    sources = [_big_blocks(8000), render_blocks(_samples())]
+    tail = {"version": 1, "blocks": _runtime_blocks(1)}
+    cache = ExpositionCache(lambda: (7, sources), tail=lambda: (tail["version"], tail["blocks"]))
+    cache.prepare()
+    prefixes = []
+    real_build_prefix = cache._build_prefix
+
+    def counting_build_prefix(*args, **kwargs):
+        prefixes.append(kwargs)
+        return real_build_prefix(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "_build_prefix", counting_build_prefix)
+    forms = [(om, gz) for om in (False, True) for gz in (False, True)]
+    for value, version in ((1, 1), (2, 2), (2, 2), (3, 3)):
+        tail["version"], tail["blocks"] = version, _runtime_blocks(value)
+        for openmetrics, gzipped in forms:
+            body = cache.body(openmetrics=openmetrics, gzipped=gzipped)
+            content = gzip.decompress(body.content) if gzipped else body.content
+            assert content == assemble([*sources, tail["blocks"]], openmetrics=openmetrics)
+            assert body.length == len(body.content)
+    assert len(prefixes) == len(forms)  # built once per form, whatever the tail did
+    first = cache.body(openmetrics=False, gzipped=True)
+    assert cache.body(openmetrics=False, gzipped=True) is first  # nothing moved: a hit
+    big_block = sources[0]["mailstore_spe_instance_messages"]
+    tail["version"] = 4
+    plain = cache.body(openmetrics=False, gzipped=False)
+    assert any(part is big_block for part in plain.parts)  # the prefix is reused, not copied
