@@ -264,6 +264,10 @@ class SignalLoop:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         handled = ["SIGTERM", "SIGINT"]
+        sigbreak = getattr(signal, "SIGBREAK", None)  # Windows only: Ctrl+Break
+        if sigbreak is not None:
+            signal.signal(sigbreak, self._on_stop)
+            handled.append("SIGBREAK")
         sighup = getattr(signal, "SIGHUP", None)  # absent on Windows
         if sighup is not None:
             signal.signal(sighup, self._on_hup)
@@ -274,7 +278,11 @@ class SignalLoop:
         return handled
 
     def _on_stop(self, signum: int, _frame: object) -> None:
-        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = str(signum)
+        log.info("stopping", extra={"signal": name})
         self.stop.set()
 
     def _on_hup(self, _signum: int, _frame: object) -> None:

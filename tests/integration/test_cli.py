@@ -268,13 +268,17 @@ def test_signal_loop_turns_sighup_into_one_reload_and_sigterm_into_a_stop():
     assert exporter.reloads == 1 and loop.stop.is_set()
 
 
-def test_signal_loop_without_sighup_installs_only_the_stop_signals(monkeypatch, caplog):
+def test_signal_loop_on_windows_stops_on_ctrl_break_and_has_no_sighup(monkeypatch, caplog):
+    # Windows' signal module: no SIGHUP, but SIGBREAK (Ctrl+Break from a service wrapper).
     monkeypatch.delattr(signal, "SIGHUP")
-    installed: list = []
-    monkeypatch.setattr(signal, "signal", lambda sig, handler: installed.append(sig))
+    monkeypatch.setattr(signal, "SIGBREAK", 21, raising=False)
+    installed: dict = {}
+    monkeypatch.setattr(signal, "signal", lambda sig, handler: installed.setdefault(sig, handler))
+    loop = cli.SignalLoop(_FakeExporter())
     with caplog.at_level(logging.INFO, logger="exporter"):
-        assert cli.SignalLoop(_FakeExporter()).install() == ["SIGTERM", "SIGINT"]
-    assert installed == [signal.SIGTERM, signal.SIGINT]
+        assert loop.install() == ["SIGTERM", "SIGINT", "SIGBREAK"]
+    assert list(installed) == [signal.SIGTERM, signal.SIGINT, 21]
+    assert all(handler == loop._on_stop for handler in installed.values())
     assert "reload with POST /-/reload" in caplog.text
 
 
