@@ -491,6 +491,13 @@ def instance() -> dict:
     lay.add(stat("Legal hold", [(q("mailstore_spe_instance_legal_hold_enabled{I}"), "legal hold")],
                  "short", mappings=[{"type": "value", "options": {"0": {"text": "off"},
                                                                   "1": {"text": "on"}}}]), 4, 4)
+    lay.add(stat("Provider access",
+                 [(q("mailstore_spe_instance_service_provider_access_enabled{I}"), "access")],
+                 "short", "Service provider access (GetArchiveAdminEnabled). Off: users, "
+                 "profiles, jobs, compliance and credentials (and, if SPE refuses them, "
+                 "statistics and process) are not collected for the instance.",
+                 mappings=[{"type": "value", "options": {"0": {"text": "off"},
+                                                         "1": {"text": "on"}}}]), 4, 4)
 
     lay.row("Size and messages")
     lay.add(timeseries("Archive size by component",

@@ -37,6 +37,7 @@ class CollectorStatus:
     skipped: int = 0
     error: str | None = None
     notes: tuple[str, ...] = ()  # the latest notes a run gave (SPE's dashboard messages)
+    access_off: int = 0  # instances the last run skipped: service provider access off
 
 
 class HealthTable(CachedBlockSource):
@@ -95,6 +96,7 @@ class HealthTable(CachedBlockSource):
         error: str | None,
         instance_outcomes: dict[str, bool] | None = None,
         notes: list[str] | None = None,
+        access_off: int = 0,
     ) -> None:
         with self._lock:
             status = self._collectors.get((target, collector))
@@ -108,6 +110,7 @@ class HealthTable(CachedBlockSource):
             status.duration = duration
             status.last_run = finished_at
             status.error = None if success else (error or "unknown error")
+            status.access_off = access_off
             if success:
                 status.last_success = finished_at
             if instance_outcomes is not None:

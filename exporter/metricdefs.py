@@ -79,8 +79,10 @@ _DEFS: tuple[FamilyDef, ...] = (
     ),
     FamilyDef(
         "mailstore_spe_instance_collect_success", "gauge",
-        "1 if the per-instance collector's last run succeeded for this instance, else 0 "
-        "(e.g. service provider access disabled). Only for running instances.",
+        "1 if the per-instance collector's last run succeeded for this instance, else 0. "
+        "Only for running instances, and not for instances whose calls SPE refuses because "
+        "service provider access is off (see "
+        "mailstore_spe_instance_service_provider_access_enabled).",
         ("target", "instance_id", "collector"),
     ),
     FamilyDef(
@@ -293,6 +295,13 @@ _DEFS: tuple[FamilyDef, ...] = (
     FamilyDef(
         "mailstore_spe_instance_legal_hold_enabled", "gauge",
         f"1 if legal hold is enabled for the instance, else 0. {_CACHED}", _TI,
+    ),
+    FamilyDef(
+        "mailstore_spe_instance_service_provider_access_enabled", "gauge",
+        "1 if the tenant allows service provider access to the instance, else 0 "
+        "(GetArchiveAdminEnabled; also 0 while SPE refuses a collector's call for that "
+        "reason). With 0, the refused collectors skip the instance: no failure, no "
+        f"instance_collect_success series for them. {_CACHED}", _TI,
     ),
     # --- Archive stores (GetStores) ---
     FamilyDef(

@@ -25,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from exporter.allocator import release_free_memory
 from exporter.collectors import ALL_COLLECTORS
+from exporter.collectors.access_ledger import AccessLedger
 from exporter.collectors.base import CollectContext, Collector, CollectResult, InstanceRef
 from exporter.collectors.ledger import DAY, ResultWindowCollector
 from exporter.health import HealthTable
@@ -67,8 +68,10 @@ class TargetRuntime:
     executor: ThreadPoolExecutor | None = None
     maintenance: list[MaintenanceTask] = field(default_factory=list)  # opt-in SPE writes
     result_max_overlap: float = DAY  # config result_windows.max_overlap
+    access: AccessLedger = field(init=False)  # service provider access of its instances
 
     def __post_init__(self) -> None:
+        self.access = AccessLedger(self.name)
         for name in self.plans:
             collector = self.collectors[name] = ALL_COLLECTORS[name]()
             if isinstance(collector, ResultWindowCollector):
@@ -89,6 +92,7 @@ class TargetRuntime:
             now=now,
             executor=self.executor,
             sink=sink,
+            access=self.access,
         )
 
     def close(self) -> None:
@@ -248,6 +252,7 @@ class Poller:
             )
         if name == "instances" and result.success and result.instances is not None:
             rt.known_instances = list(result.instances)
+            rt.access.forget_absent({ref.instance_id for ref in result.instances})
         self.health.record_run(
             rt.name,
             name,
@@ -255,8 +260,14 @@ class Poller:
             duration=duration,
             finished_at=finished,
             error=_summarise(result),
-            instance_outcomes=result.instance_outcomes or None,
+            # A run whose instances were all skipped (access off) still replaces the
+            # outcomes; a run that failed before any instance keeps the previous ones.
+            instance_outcomes=(
+                result.instance_outcomes if result.instance_outcomes or result.access_off
+                else None
+            ),
             notes=result.notes,
+            access_off=len(result.access_off),
         )
         release_free_memory()
         return result

@@ -18,7 +18,7 @@ from exporter.exposition import Blocks, render_blocks
 from exporter.metricdefs import DURATION_BUCKETS
 from exporter.samples import SampleBuilder
 from exporter.snapshot import CachedBlockSource
-from exporter.spe.errors import REASONS, SPEError
+from exporter.spe.errors import REASONS, SPEAccessRefusedError, SPEError
 from exporter.spe.observer import ClientObserver
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,9 @@ class Telemetry(CachedBlockSource, ClientObserver):
     def request_finished(self, function: str, duration: float, error: SPEError | None) -> None:
         with self._lock:
             self._requests[function] = self._requests.get(function, 0) + 1
-            if error is not None:
+            # A call refused because service provider access is off is the tenant's
+            # choice, not a failure: it counts as a request only.
+            if error is not None and not isinstance(error, SPEAccessRefusedError):
                 key = (function, error.reason)
                 self._failures[key] = self._failures.get(key, 0) + 1
             hist = self._durations.get(function)

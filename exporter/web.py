@@ -363,6 +363,8 @@ def _landing_page(server: ExporterHTTPServer) -> str:
                 state = "pending"
             else:
                 state = "ok" if s.success else "failed"
+            if s.enabled and s.access_off:
+                state += f"; skipped: provider access off ({s.access_off} instances)"
             duration = "" if s.duration is None else f"{s.duration:.2f}s"
             rows.append(
                 f"<tr><td>{esc(name)}</td><td>{s.interval:g}s</td><td>{state}</td>"

@@ -26,6 +26,7 @@ from exporter.samples import SampleList, SampleSink
 from exporter.spe.errors import SPEError
 
 if TYPE_CHECKING:
+    from exporter.collectors.access_ledger import AccessLedger
     from exporter.spe.client import SPEClient
 
 __all__ = [
@@ -60,6 +61,9 @@ class CollectResult:
     # Lines for the status page besides errors (SPE's dashboard messages); None: nothing
     # to say, and what an earlier run said stays.
     notes: list[str] | None = None
+    # Instances whose calls SPE refused because service provider access is off: neither a
+    # success nor a failure, so they have no outcome (see exporter.collectors.access).
+    access_off: list[str] = field(default_factory=list)
 
     @classmethod
     def failed(cls, message: str) -> CollectResult:
@@ -81,6 +85,9 @@ class CollectContext:
     # thousands of instances a run then never holds every instance's Sample objects,
     # which bounds the exporter's peak memory (docs/design.md, "Memory").
     sink: SampleSink = field(default_factory=SampleList)
+    # The target's service provider access states (exporter.collectors.access), shared by
+    # its collectors; None where nothing needs them (tests).
+    access: AccessLedger | None = None
 
 
 def describe_error(exc: BaseException) -> str:

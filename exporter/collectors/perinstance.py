@@ -24,6 +24,7 @@ from exporter.collectors.base import (
 )
 from exporter.collectors.instances import fetch_instance_rows
 from exporter.samples import Sample
+from exporter.spe.errors import SPEAccessRefusedError
 
 RUNNING = "running"
 
@@ -96,10 +97,20 @@ class PerInstanceCollector(Collector):
 
         outcomes: dict[str, bool] = {}
         errors: list[str] = []
+        access_off: list[str] = []
         for instance_id, result in map_instances(ctx, instance_ids, work).items():
+            if isinstance(result, SPEAccessRefusedError):
+                # The tenant switched service provider access off: not a failure, and
+                # no outcome either (exporter.collectors.access).
+                access_off.append(instance_id)
+                if ctx.access is not None:
+                    ctx.access.refused(instance_id, self.name)
+                continue
             outcomes[instance_id] = not isinstance(result, Exception)
             if isinstance(result, Exception):
                 errors.append(f"instance {instance_id}: {describe_error(result)}")
+            elif ctx.access is not None:
+                ctx.access.answered(instance_id, self.name)
         if self.instance_states is not None:
             # Any listed instance, stopped or failed, keeps its state; only deleted ones go.
             self.instance_states.forget_absent(ctx.target, {ref.instance_id for ref in refs})
@@ -107,4 +118,5 @@ class PerInstanceCollector(Collector):
             success=all(outcomes.values()),
             instance_outcomes=outcomes,
             errors=errors,
+            access_off=access_off,
         )

@@ -36,6 +36,9 @@ class Scope(Enum):
     STORE = "store"  # instanceID; store/index functions work without service provider access
     INSTANCE = "instance"  # instanceID; no service provider access needed (our assumption)
     ACCESS = "access"  # instanceID; needs service provider access (spe-api-notes §3)
+    # instanceID; the vendor's rule says it needs service provider access, but that was not
+    # seen: refused only with the scenario's access_off_refuses_statistics (default true).
+    STATISTICS = "statistics"
     CONFIG = "config"  # instanceID; answered by the management server, works when stopped
 
 
@@ -138,7 +141,10 @@ def prepare(fn: Function, form: dict[str, list[str]], state: SimState, username:
             frozen_store_list = inst.status == "frozen" and fn.name == "GetStores"
             if inst.status != "running" and not frozen_store_list:
                 raise ApiError(f"Instance '{inst.id}' is not running.")
-        if fn.scope is Scope.ACCESS and not inst.spec.service_provider_access:
+        needs_access = fn.scope is Scope.ACCESS or (
+            fn.scope is Scope.STATISTICS and state.scenario.access_off_refuses_statistics
+        )
+        if needs_access and not inst.spec.service_provider_access:
             raise ApiError(
                 f"Service provider access is not enabled for instance '{inst.id}'.",
                 "Enable service provider access for this instance in the Management Console.",
@@ -323,7 +329,7 @@ def get_instance_configuration(call: Call) -> dict[str, Any]:
     }
 
 
-@api("GetInstanceStatistics", INSTANCE_ID, scope=Scope.INSTANCE)
+@api("GetInstanceStatistics", INSTANCE_ID, scope=Scope.STATISTICS)
 def get_instance_statistics(call: Call) -> dict[str, Any]:
     inst = _inst(call)
     grown = inst.messages_grown(call.now)
@@ -338,7 +344,7 @@ def get_instance_statistics(call: Call) -> dict[str, Any]:
     }
 
 
-@api("GetInstanceProcessLiveStatistics", INSTANCE_ID, scope=Scope.INSTANCE)
+@api("GetInstanceProcessLiveStatistics", INSTANCE_ID, scope=Scope.STATISTICS)
 def get_instance_process_live_statistics(call: Call) -> dict[str, Any]:
     inst = _inst(call)
     p = inst.spec.process

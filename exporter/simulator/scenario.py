@@ -296,6 +296,10 @@ class Scenario:
     maintenance_steps: int = 3
     maintenance_step_seconds: float = 0.5
     cancel_status_code: str = "cancelled"  # real value unconfirmed (spe-api-notes §4)
+    # With service provider access off, are GetInstanceStatistics and
+    # GetInstanceProcessLiveStatistics refused too? The vendor's rule says so (every
+    # instanceID function but the store/index ones); it was not seen (spe-api-notes §3).
+    access_off_refuses_statistics: bool = True
     limits: Limits = field(default_factory=Limits)
     behaviour: Behaviour = field(default_factory=Behaviour)
 
@@ -318,6 +322,7 @@ class Scenario:
             maintenance_steps=self.maintenance_steps,
             maintenance_step_seconds=self.maintenance_step_seconds,
             cancel_status_code=self.cancel_status_code,
+            access_off_refuses_statistics=self.access_off_refuses_statistics,
             limits=copy.copy(self.limits),
             behaviour=copy.copy(self.behaviour),
         )
@@ -817,6 +822,9 @@ def parse_scenario(data: Any) -> Scenario:
     scenario.maintenance_steps = mm.take("steps", "int", 3, min=1)
     scenario.maintenance_step_seconds = mm.take("step_seconds", "num", 0.5, min=0)
     mm.done()
+    scenario.access_off_refuses_statistics = root.take(
+        "access_off_refuses_statistics", "bool", True
+    )
     scenario.cancel_status_code = root.take(
         "cancel_status_code", "str", "cancelled", choices=CANCEL_STATUS_CODES
     )

@@ -7,6 +7,8 @@ Messages never contain credentials.
 
 from __future__ import annotations
 
+import re
+
 # The closed set of failure reasons of the metric contract.
 REASONS = (
     "timeout",
@@ -99,6 +101,23 @@ class SPEAPIError(SPEError):
         super().__init__(message, function=function)
         self.details = details
         self.status_code = status_code
+
+
+class SPEAccessRefusedError(SPEAPIError):
+    """SPE refused an instance function because *service provider access* is off for that
+    instance: a state the tenant chose, not a failure (not counted in the failure counter).
+
+    SPE answers it like any failed call (HTTP 200, ``statusCode: failed``); it is recognised
+    by its message (``is_access_refusal``). The real text has not been captured
+    (spe-api-notes §3), so the match is deliberately loose.
+    """
+
+
+_ACCESS_REFUSAL = re.compile(r"service\s*provider\s*access|archive\s*admin", re.IGNORECASE)
+
+
+def is_access_refusal(message: str | None) -> bool:
+    return bool(message) and _ACCESS_REFUSAL.search(message) is not None
 
 
 class SPEAsyncTimeoutError(SPEError):

@@ -19,6 +19,7 @@ import urllib3.exceptions
 
 from exporter.spe.envelope import Envelope, body_excerpt
 from exporter.spe.errors import (
+    SPEAccessRefusedError,
     SPEAPIError,
     SPEAuthError,
     SPEConnectionError,
@@ -26,11 +27,18 @@ from exporter.spe.errors import (
     SPEHTTPError,
     SPETimeoutError,
     SPETLSError,
+    is_access_refusal,
 )
 from exporter.spe.tls import pin_mismatch
 
 
 def api_error(function: str, env: Envelope) -> SPEAPIError:
+    if is_access_refusal(env.error_message) or is_access_refusal(env.error_details):
+        return SPEAccessRefusedError(
+            env.error_message or "service provider access is off",
+            details=env.error_details,
+            function=function,
+        )
     return SPEAPIError(
         env.error_message or "SPE reported statusCode 'failed' without an error message",
         details=env.error_details,

@@ -113,6 +113,7 @@ EXTRAS = {
     "mailstore_spe_instance_users_by_mfa_status",
     "mailstore_spe_instance_process_restarts_total",
     "mailstore_spe_instance_process_first_seen_timestamp_seconds",
+    "mailstore_spe_instance_service_provider_access_enabled",  # access as state (issue 11)
 }
 
 

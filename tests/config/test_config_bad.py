@@ -48,7 +48,7 @@ def maint(**changes: Any) -> dict[str, Any]:
 
 # In display order: the collectors of the whole server, then the per-instance ones, by name.
 KNOWN_COLLECTORS = (
-    "environment, instances, service, compliance, credentials, jobs, process, profiles, "
+    "environment, instances, service, access, compliance, credentials, jobs, process, profiles, "
     "statistics, stores, users"
 )
 

@@ -56,7 +56,7 @@ def test_collector_defaults_match_design_and_schema() -> None:
     assert COLLECTOR_DEFAULTS == {
         "environment": 60, "service": 60, "instances": 60, "statistics": 300, "stores": 300,
         "process": 60, "profiles": 120, "jobs": 120, "users": 3600, "compliance": 3600,
-        "credentials": 3600,
+        "credentials": 3600, "access": 300,
     }  # fmt: skip
     assert list(CollectorsConfig.model_fields) == list(COLLECTOR_DEFAULTS)
 

@@ -121,14 +121,15 @@ def test_key_series_have_the_scenario_values(history: Stack):
     got_messages = st.values(f"mailstore_spe_service_messages{{{SEL}}}", "message_severity")
     assert {s: v for s, v in got_messages.items() if v} == expected_messages
 
-    # Service provider access off: the per-instance collectors that need it fail for that
-    # instance only.
-    failing = {
-        (r["metric"]["instance_id"], r["metric"]["collector"])
-        for r in st.query(f"mailstore_spe_instance_collect_success{{{SEL}}} == 0")
-    }
+    # Service provider access off is a state, not a failure: no per-instance failures, no
+    # failing collector, and the access gauge names the instance.
+    assert st.query(f"mailstore_spe_instance_collect_success{{{SEL}}} == 0") == []
+    assert st.query(f"mailstore_spe_collector_success{{{SEL}}} == 0") == []
     no_access = {i for i, inst in INSTANCES.items() if inst.get("service_provider_access") is False}
-    assert failing and {iid for iid, _ in failing} == no_access
+    off = st.values(
+        f"mailstore_spe_instance_service_provider_access_enabled{{{SEL}}} == 0", "instance_id"
+    )
+    assert no_access and set(off) == no_access
 
 
 @pytest.mark.parametrize(
@@ -191,7 +192,6 @@ SCENARIO_ALERTS = [
     ("MailStoreSPEProfileFailed", {"instance_id": "globex", "profile_id": "7"}),
     ("MailStoreSPECredentialCertificateExpired", {"instance_id": "globex"}),
     ("MailStoreSPECredentialCertificateExpiringSoon", {"instance_id": "hooli"}),
-    ("MailStoreSPEInstanceCollectFailing", {"instance_id": "initech", "collector": "users"}),
     ("MailStoreSPEServiceErrorMessages", {}),
     ("MailStoreSPEServiceWarningMessages", {}),
 ]
@@ -207,9 +207,11 @@ def test_the_scenarios_problems_raise_their_alerts(history: Stack):
     for alert in st.api("alerts")["alerts"]:
         if alert["labels"]["job"] != DOWN_JOB:
             assert (alert["labels"]["job"], alert["labels"]["target"]) == (JOB, TARGET)
-    # A healthy exporter and SPE: these do not fire.
+    # A healthy exporter and SPE, and a tenant without service provider access (a normal
+    # state): these do not fire.
     for name in ("MailStoreSPEExporterDown", "MailStoreSPEUnreachable",
-                 "MailStoreSPEAPIAuthenticationFailing", "MailStoreSPEAPITLSFailing"):
+                 "MailStoreSPEAPIAuthenticationFailing", "MailStoreSPEAPITLSFailing",
+                 "MailStoreSPECollectorFailing", "MailStoreSPEInstanceCollectFailing"):
         assert st.active_alerts(name, job=JOB) == [], name
     assert st.active_alerts("MailStoreSPEInstanceNotRunning", instance_id="acme") == []
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from exporter.collectors import (
     ALL_COLLECTORS,
+    access,
     compliance,
     credentials,
     environment,
@@ -129,6 +130,7 @@ def real(sim_a) -> dict[str, Any]:
             "GetJobs": client.call("GetJobs", **acme),
             "GetJobResults": client.call("GetJobResults", timeZoneId="UTC", **window, **acme),
             "GetTimeZones": client.call("GetTimeZones", **acme),
+            "GetArchiveAdminEnabled": client.call("GetArchiveAdminEnabled", **acme),
         }
 
 
@@ -179,6 +181,8 @@ PARSERS = {
         TARGET, IID, r["GetCredentials"])),
     "profiles": (("GetProfiles", "GetWorkerResults", "GetTimeZones"), _parse_profiles),
     "jobs": (("GetJobs", "GetJobResults", "GetTimeZones"), _parse_jobs),
+    "access": (("GetArchiveAdminEnabled",), lambda r: access.access_samples(
+        TARGET, IID, access.parse_access_flag(r["GetArchiveAdminEnabled"]))),
 }
 
 

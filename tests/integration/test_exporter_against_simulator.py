@@ -6,6 +6,7 @@ exporter turns what SPE reports into the right metrics.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 
 import pytest
@@ -13,7 +14,7 @@ import requests
 import yaml
 
 from exporter.metricdefs import FAMILIES
-from exporter.simulator import DEFAULT_SCENARIO
+from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
 
 from .helpers import MB, exporter_for, k, metric_values, scrape
 
@@ -64,6 +65,12 @@ def test_instance_values_match_the_scenario(polled):
         iid = inst["id"]
         key = k(instance_id=iid)
         messages = sum(s["statistics_count"] for s in inst["stores"])
+        if inst.get("service_provider_access") is False:
+            # GetInstanceStatistics refused (the default reading of the vendor's rule; see
+            # test_service_provider_access_off_is_state_not_failure for both readings).
+            assert ("mailstore_spe_instance_messages", key) not in v
+            _assert_stores(v, inst)
+            continue
         assert v[("mailstore_spe_instance_messages", key)] == messages
         db, content, index = (
             inst["database_file_size_mb"],
@@ -74,24 +81,29 @@ def test_instance_values_match_the_scenario(polled):
         assert v[("mailstore_spe_instance_content_size_bytes", key)] == content * MB
         assert v[("mailstore_spe_instance_index_size_bytes", key)] == index * MB
         assert v[("mailstore_spe_instance_archive_size_bytes", key)] == (db + content + index) * MB
-        for store in inst["stores"]:
-            skey = k(instance_id=iid, store_id=str(store["id"]), store_name=store["name"])
-            assert v[("mailstore_spe_store_size_bytes", skey)] == store["statistics_size"]
-            assert v[("mailstore_spe_store_messages", skey)] == store["statistics_count"]
-            assert v[("mailstore_spe_store_error", skey)] == (1 if store.get("error") else 0)
-            assert v[("mailstore_spe_store_needs_upgrade", skey)] == int(
-                bool(store.get("needs_upgrade"))
-            )
-            assert v[("mailstore_spe_store_search_indexes_need_rebuild", skey)] == int(
-                bool(store.get("search_indexes_need_rebuild"))
-            )
-            state = k(
-                instance_id=iid,
-                store_id=str(store["id"]),
-                store_name=store["name"],
-                state=store["requested_state"],
-            )
-            assert v[("mailstore_spe_store_state", state)] == 1
+        _assert_stores(v, inst)
+
+
+def _assert_stores(v, inst):
+    iid = inst["id"]
+    for store in inst["stores"]:
+        skey = k(instance_id=iid, store_id=str(store["id"]), store_name=store["name"])
+        assert v[("mailstore_spe_store_size_bytes", skey)] == store["statistics_size"]
+        assert v[("mailstore_spe_store_messages", skey)] == store["statistics_count"]
+        assert v[("mailstore_spe_store_error", skey)] == (1 if store.get("error") else 0)
+        assert v[("mailstore_spe_store_needs_upgrade", skey)] == int(
+            bool(store.get("needs_upgrade"))
+        )
+        assert v[("mailstore_spe_store_search_indexes_need_rebuild", skey)] == int(
+            bool(store.get("search_indexes_need_rebuild"))
+        )
+        state = k(
+            instance_id=iid,
+            store_id=str(store["id"]),
+            store_name=store["name"],
+            state=store["requested_state"],
+        )
+        assert v[("mailstore_spe_store_state", state)] == 1
 
 
 def test_status_of_every_instance_is_a_state_set(polled):
@@ -146,17 +158,57 @@ def test_users_exclude_archiveadmin_and_legal_hold(polled):
         assert v[("mailstore_spe_instance_legal_hold_enabled", key)] == expected
 
 
-def test_service_provider_access_off_fails_only_that_instance(polled):
-    _, body = polled
-    v = metric_values(body)
-    for collector in ("users", "profiles", "jobs", "credentials", "compliance"):
-        outcome = "mailstore_spe_instance_collect_success"
-        assert v[(outcome, k(collector=collector, instance_id="initech"))] == 0
+NEEDS_ACCESS = ("users", "profiles", "jobs", "credentials", "compliance")
+
+
+@pytest.mark.parametrize("refuses_statistics", [True, False], ids=["refused", "answered"])
+def test_service_provider_access_off_is_state_not_failure(refuses_statistics, caplog):
+    """initech's tenant has service provider access off. Whether SPE then also refuses
+    GetInstanceStatistics and GetInstanceProcessLiveStatistics is not known: both readings.
+    Refused calls are no failure: every collector succeeds, initech has no outcome for the
+    refused collectors, the access gauge says 0, and the state is logged once."""
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    scenario.access_off_refuses_statistics = refuses_statistics
+    sim = Simulator(scenario, host="127.0.0.1", port=0, username="admin",
+                    password="admin-password")
+    sim.state.clock.freeze()
+    sim.start()
+    caplog.set_level(logging.INFO, logger="exporter.collectors.access")
+    try:
+        exp = exporter_for(sim)
+        exp.start(schedule=False)
+        try:
+            exp.poller.run_all_once()
+            exp.poller.run_all_once()  # a second poll logs nothing new
+            v = metric_values(scrape(exp))
+            landing = requests.get(f"http://127.0.0.1:{exp.web.address[1]}/", timeout=5).text
+        finally:
+            exp.stop()
+    finally:
+        sim.stop()
+    outcome = "mailstore_spe_instance_collect_success"
+    refused = NEEDS_ACCESS + (("statistics", "process") if refuses_statistics else ())
+    answered = ("stores",) + (() if refuses_statistics else ("statistics", "process"))
+    for collector in refused:
+        assert (outcome, k(collector=collector, instance_id="initech")) not in v, collector
         assert v[(outcome, k(collector=collector, instance_id="acme"))] == 1
-        assert v[("mailstore_spe_collector_success", k(collector=collector))] == 0
-    # store functions do not need service provider access
-    stores = k(collector="stores", instance_id="initech")
-    assert v[("mailstore_spe_instance_collect_success", stores)] == 1
+    for collector in answered:
+        assert v[(outcome, k(collector=collector, instance_id="initech"))] == 1, collector
+    for collector in (*refused, *answered, "access"):
+        assert v[("mailstore_spe_collector_success", k(collector=collector))] == 1, collector
+    gauge = "mailstore_spe_instance_service_provider_access_enabled"
+    assert v[(gauge, k(instance_id="initech"))] == 0
+    assert v[(gauge, k(instance_id="acme"))] == 1
+    # Not counted as failures; the calls themselves are counted.
+    assert {key: n for key, n in v.items()
+            if key[0] == "mailstore_spe_api_request_failures_total" and n} == {}
+    has_stats = ("mailstore_spe_instance_messages", k(instance_id="initech")) in v
+    assert has_stats is not refuses_statistics
+    assert "skipped: provider access off (1 instances)" in landing
+    lines = [r for r in caplog.records if r.name == "exporter.collectors.access"]
+    assert [(r.getMessage(), r.instance_id) for r in lines] == [
+        ("service provider access off", "initech")
+    ]
 
 
 def test_credentials_expiry_from_the_scenario(polled, simulator):
@@ -198,7 +250,7 @@ def test_http_surface(polled):
     assert r.text.endswith("# EOF\n")
     landing = requests.get(base + "/", timeout=5)
     assert landing.status_code == 200
-    assert "initech" in landing.text and "Service provider access" in landing.text
+    assert "skipped: provider access off (1 instances)" in landing.text
     # SPE's own dashboard messages, the sub-item indented under its entry.
     assert "<h3>SPE dashboard messages (GetServiceStatus)</h3>" in landing.text
     assert ("<li>error: Instance globex on ih01: One or more search indexes have to be "

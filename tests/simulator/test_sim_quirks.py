@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .conftest import SimApi
+from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
+
+from .conftest import PASSWORD, USER, SimApi
 
 NO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 
@@ -177,11 +179,31 @@ def test_service_provider_access_off_blocks_non_store_functions(api: SimApi, fun
     assert "Service provider access" in api.error(function, instanceID="initech")
 
 
-def test_service_provider_access_off_still_allows_store_and_statistics(api: SimApi) -> None:
+def test_service_provider_access_off_allows_only_store_functions(api: SimApi) -> None:
+    """The vendor's rule: every instanceID function but the store/index ones is refused
+    (statistics too, by default: access_off_refuses_statistics)."""
     assert api.result("GetStores", instanceID="initech", includeSize="true")
-    assert api.result("GetInstanceStatistics", instanceID="initech")
-    assert api.result("GetInstanceProcessLiveStatistics", instanceID="initech")
+    assert api.result("GetArchiveAdminEnabled", instanceID="initech") is False
+    assert api.result("GetArchiveAdminEnabled", instanceID="acme") is True
+    for function in ("GetInstanceStatistics", "GetInstanceProcessLiveStatistics", "GetUsers"):
+        assert api.error(function, instanceID="initech") == (
+            "Service provider access is not enabled for instance 'initech'."
+        ), function
     assert "Service provider access" in api.error("GetProfiles", instanceID="initech", raw="true")
+
+
+def test_access_off_refuses_statistics_is_a_scenario_switch() -> None:
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    assert scenario.access_off_refuses_statistics is True  # the default reading
+    scenario.access_off_refuses_statistics = False
+    with Simulator(scenario, username=USER, password=PASSWORD) as sim:
+        api = SimApi(sim)
+        try:
+            assert api.result("GetInstanceStatistics", instanceID="initech")
+            assert api.result("GetInstanceProcessLiveStatistics", instanceID="initech")
+            assert "Service provider access" in api.error("GetUsers", instanceID="initech")
+        finally:
+            api.close()
 
 
 def test_stopped_and_unknown_instances_fail(api: SimApi) -> None:
