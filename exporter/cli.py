@@ -307,6 +307,17 @@ def stop_within_grace(exporter: Any, simulator: Any) -> None:
 # --- main -------------------------------------------------------------------------------------
 
 
+def _check_listen_address(address: str | None) -> None:
+    if address is None:
+        return
+    from exporter.config.values import split_listen_address
+
+    try:
+        split_listen_address(address)
+    except ValueError as exc:
+        raise CliError(f"--web.listen-address={address}: {exc}", code=2) from None
+
+
 def _check_config(args: argparse.Namespace) -> int:
     from exporter.config import check_config
 
@@ -335,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     chosen = None
     try:
+        _check_listen_address(args.listen_address)
         chosen = choose_config(args)
         if args.listen_address:
             web = chosen.config.web.model_copy(update={"listen_address": args.listen_address})

@@ -183,6 +183,13 @@ def test_a_bad_demo_simulator_address_is_one_line(capsys):
     assert err.startswith("--demo.simulator-address=127.0.0.1:http: ") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("address", ["garbage:xx", "1.2.3.4:99999", "::1:9474"])
+def test_a_bad_listen_address_is_one_line_before_anything_starts(address, capsys):
+    assert cli.main(["--demo", f"--web.listen-address={address}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"--web.listen-address={address}: ") and err.count("\n") == 1
+
+
 def test_without_the_simulator_extra_demo_mode_names_the_extra(monkeypatch, capsys):
     # As in a wheel installed without [simulator]: cryptography cannot be imported.
     for name in [n for n in sys.modules if n.startswith(("exporter.simulator", "cryptography"))]:
