@@ -11,6 +11,13 @@ dropped connections, hanging and slow calls, API errors, calls that turn long-ru
 stopped instances, rotated credentials. At the end it prints scrapes served, failed
 scrapes, and the exporter's memory, threads and file descriptors after warm-up and at
 the end, and exits 1 if a scrape failed or anything grew beyond the stated bounds.
+
+It checks function, not only survival: every scrape must pass the exposition parser; each
+time the faults are cleared (and once more at the end), no new fault is injected until
+``mailstore_spe_up`` is back to 1 and every collector's last-success timestamp has
+advanced, within ``--recovery-timeout`` seconds, else the run FAILs. ``--pythonpath``
+puts a directory first on the exporter's path (a sitecustomize.py there can break the
+exporter on purpose: tests/soak proves that a broken exporter makes the soak FAIL).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
 
@@ -72,19 +80,24 @@ def _proc_figures(pid: int) -> dict[str, float]:
     }
 
 
+def _clear(sim: Simulator, active: list[str]) -> None:
+    state = sim.state
+    state.clear_faults()
+    state.set_credentials("admin", "soak-password")
+    for iid in ("acme", "hooli"):
+        try:
+            state.start_instance(iid)
+        except Exception:  # noqa: BLE001 - already running, fine
+            pass
+    active.clear()
+
+
 def _inject(sim: Simulator, rng: random.Random, active: list[str]) -> str:
     """Inject or clear one fault; returns a short description for the log."""
     roll = rng.random()
     state = sim.state
     if active and roll < 0.4:
-        state.clear_faults()
-        state.set_credentials("admin", "soak-password")
-        for iid in ("acme", "hooli"):
-            try:
-                state.start_instance(iid)
-            except Exception:  # noqa: BLE001 - already running, fine
-                pass
-        active.clear()
+        _clear(sim, active)
         return "cleared all faults"
     if roll < 0.5:
         state.set_credentials("admin", "rotated-elsewhere")
@@ -108,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=30, help="seconds before the baseline")
     parser.add_argument("--fault-every", type=float, default=5, help="seconds between faults")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--recovery-timeout", type=float, default=30,
+                        help="seconds for up=1 and fresh last-success after faults clear")
+    parser.add_argument("--pythonpath", help="a directory put first on the exporter's path")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -133,10 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         config.chmod(0o600)
         log_path = Path(tmp) / "exporter.log"
         with open(log_path, "w") as log_file:
+            env = dict(os.environ)
+            if args.pythonpath:
+                env["PYTHONPATH"] = os.pathsep.join(
+                    p for p in (args.pythonpath, env.get("PYTHONPATH")) if p
+                )
             proc = subprocess.Popen(
                 [sys.executable, "-m", "exporter.cli", f"--config.file={config}"],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
             try:
                 return _run(args, rng, sim, proc, port, log_path)
@@ -150,21 +172,74 @@ def main(argv: list[str] | None = None) -> int:
                 sim.stop()
 
 
+def _readings(text: str) -> tuple[float | None, dict[str, float]]:
+    """``mailstore_spe_up`` of the soak target and last success per collector; raises
+    ValueError if the body does not parse as the text exposition format."""
+    up = None
+    last_success: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "mailstore_spe_up" and sample.labels.get("target") == "soak":
+                up = sample.value
+            elif sample.name == "mailstore_spe_collector_last_success_timestamp_seconds":
+                last_success[sample.labels["collector"]] = sample.value
+    return up, last_success
+
+
+class Recovery:
+    """After faults are cleared: up must return to 1 and every collector that has
+    succeeded before must succeed again (its last-success timestamp advances) within the
+    timeout. (Per-instance collectors of the default scenario never succeed as a whole:
+    one instance has service provider access disabled, as real SPE instances may.)"""
+
+    def __init__(self, since: float, timeout: float, before: dict[str, float]) -> None:
+        self.deadline = since + timeout
+        self.since = since
+        self.before = dict(before)
+
+    def check(self, now: float, up: float | None, last: dict[str, float]) -> str | None:
+        """"ok" when recovered, "timeout: ..." when the time is up, None while waiting."""
+        stale = sorted(c for c in last if last[c] <= self.before.get(c, float("-inf")))
+        if up == 1 and not stale and last:
+            return f"ok (up=1, {len(last)} collectors with a new success)"
+        if now >= self.deadline:
+            return f"timeout: up={up}, collectors without a new success: {stale or 'none seen'}"
+        return None
+
+
 def _run(args, rng, sim, proc, port, log_path) -> int:
     session = requests.Session()
     url = f"http://127.0.0.1:{port}/metrics"
-    served = failed = 0
+    served = failed = invalid = 0
+    recoveries = failed_recoveries = 0
     slowest = 0.0
     active: list[str] = []
     baseline: dict[str, float] | None = None
+    up: float | None = None
+    last_success: dict[str, float] = {}
+    recovery: Recovery | None = None
     started = time.monotonic()
     next_fault = started + args.warmup
-    while time.monotonic() - started < args.duration:
+    final_clear = False
+    while True:
+        now = time.monotonic()
+        if now - started >= args.duration and not final_clear:
+            # The end: clear everything once more and require a recovery before stopping.
+            _clear(sim, active)
+            final_clear = True
+            recovery = Recovery(now, args.recovery_timeout, last_success)
+            print(f"{now - started:6.0f}s final clear: waiting for recovery", flush=True)
         tick = time.monotonic()
         try:
             response = session.get(url, timeout=5)
-            if response.status_code == 200 and "mailstore_spe_up" in response.text:
-                served += 1
+            if response.status_code == 200:
+                try:
+                    up, fresh = _readings(response.text)
+                    last_success.update(fresh)
+                    served += 1
+                except ValueError as exc:
+                    invalid += 1
+                    print(f"scrape does not parse: {exc}", flush=True)
             else:
                 failed += 1
                 print(f"scrape failed: HTTP {response.status_code}", flush=True)
@@ -176,9 +251,24 @@ def _run(args, rng, sim, proc, port, log_path) -> int:
         if baseline is None and time.monotonic() - started >= args.warmup:
             baseline = _proc_figures(proc.pid)
             print(f"baseline after warm-up: {baseline}", flush=True)
-        if time.monotonic() >= next_fault:
-            print(f"{time.monotonic() - started:6.0f}s fault: {_inject(sim, rng, active)}",
-                  flush=True)  # fmt: skip
+        if recovery is not None:
+            verdict = recovery.check(time.monotonic(), up, last_success)
+            if verdict is not None:
+                recoveries += 1
+                took = time.monotonic() - recovery.since
+                if not verdict.startswith("ok"):
+                    failed_recoveries += 1
+                print(f"{time.monotonic() - started:6.0f}s recovery after {took:.0f} s: "
+                      f"{verdict}", flush=True)  # fmt: skip
+                recovery = None
+                next_fault = max(next_fault, time.monotonic() + args.fault_every)
+                if final_clear:
+                    break
+        elif not final_clear and time.monotonic() >= next_fault:
+            description = _inject(sim, rng, active)
+            print(f"{time.monotonic() - started:6.0f}s fault: {description}", flush=True)
+            if description == "cleared all faults":
+                recovery = Recovery(time.monotonic(), args.recovery_timeout, last_success)
             next_fault += args.fault_every
         if proc.poll() is not None:
             print(f"exporter exited with {proc.returncode}", flush=True)
@@ -190,9 +280,14 @@ def _run(args, rng, sim, proc, port, log_path) -> int:
     log_lines = len(log_path.read_text().splitlines())
     print("\n== soak report")
     print(f"duration: {args.duration:.0f} s, seed {args.seed}, fault every {args.fault_every} s")
-    print(f"scrapes served: {served}, failed scrapes: {failed}, slowest scrape: {slowest:.3f} s")
+    print(f"scrapes served: {served}, failed scrapes: {failed}, scrapes that do not parse: "
+          f"{invalid}, slowest scrape: {slowest:.3f} s")
+    print(f"recoveries after clearing faults: {recoveries}, failed: {failed_recoveries}")
     print(f"exporter log lines (warning and above): {log_lines}")
-    ok = failed == 0 and end is not None
+    ok = (
+        failed == 0 and invalid == 0 and end is not None
+        and recoveries > 0 and failed_recoveries == 0
+    )  # fmt: skip
     if end is not None and baseline is not None:
         growth = {k: end[k] - baseline[k] for k in end}
         print(f"after warm-up: rss {baseline['rss_mb']:.1f} MB, threads {baseline['threads']:.0f}"
