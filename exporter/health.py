@@ -38,6 +38,22 @@ class CollectorStatus:
     error: str | None = None
     notes: tuple[str, ...] = ()  # the latest notes a run gave (SPE's dashboard messages)
     access_off: int = 0  # instances the last run skipped: service provider access off
+    running_since: float | None = None  # start of the run in flight (monotonic clock)
+
+    def state(self, now: float) -> str:
+        """The status page's word for this collector; a run longer than the interval is
+        never "ok" (its data is older than the interval promises)."""
+        if not self.enabled:
+            return "disabled"
+        if self.running_since is not None and now - self.running_since > self.interval:
+            return f"running for {now - self.running_since:.0f}s, over its interval"
+        if self.success is None:
+            return "pending"
+        if not self.success:
+            return "failed"
+        if self.duration is not None and self.duration > self.interval:
+            return "slow: last run took longer than its interval"
+        return "ok"
 
 
 class HealthTable(CachedBlockSource):
@@ -85,6 +101,13 @@ class HealthTable(CachedBlockSource):
                 )
             self._version += 1
 
+    def record_start(self, target: str, collector: str, started: float) -> None:
+        """A run began (``started`` on the monotonic clock)."""
+        with self._lock:
+            status = self._collectors.get((target, collector))
+            if status is not None:
+                status.running_since = started
+
     def record_run(
         self,
         target: str,
@@ -105,6 +128,7 @@ class HealthTable(CachedBlockSource):
             if notes is not None:
                 status.notes = tuple(notes)
             previous_error, previous_success = status.error, status.success
+            status.running_since = None
             status.runs += 1
             status.success = success
             status.duration = duration

@@ -229,6 +229,7 @@ class Poller:
         sink = RunSink()
         ctx = rt.context(sink, self.clock)
         started = time.monotonic()
+        self.health.record_start(rt.name, name, started)
         try:
             result = rt.collectors[name].collect(ctx)
         except Exception as exc:
@@ -240,6 +241,12 @@ class Poller:
             return None
         duration = time.monotonic() - started
         finished = self.clock()
+        if duration > plan.interval:
+            log.warning(
+                "collector run took longer than its interval",
+                extra={"target": target, "collector": name, "duration": round(duration, 3),
+                       "interval": plan.interval},
+            )  # fmt: skip
         try:
             # Inside the error handling: a result that cannot be stored (rendered, swapped)
             # is a failed run, never an "ok" run whose series silently vanish.

@@ -356,13 +356,9 @@ def _landing_page(server: ExporterHTTPServer) -> str:
             "<table><tr><th>collector</th><th>interval</th><th>status</th>"
             "<th>last run</th><th>last success</th><th>duration</th><th>error</th></tr>"
         )
+        now = time.monotonic()
         for name, s in collectors.items():
-            if not s.enabled:
-                state = "disabled"
-            elif s.success is None:
-                state = "pending"
-            else:
-                state = "ok" if s.success else "failed"
+            state = s.state(now)
             if s.enabled and s.access_off:
                 state += f"; skipped: provider access off ({s.access_off} instances)"
             duration = "" if s.duration is None else f"{s.duration:.2f}s"

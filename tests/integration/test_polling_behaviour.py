@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -238,3 +239,23 @@ def test_failure_counters_exist_at_zero_before_the_first_failure(simulator):
             and dict(labels)["function"] == "GetServiceStatus"
         }
         assert failures == {**dict.fromkeys(REASONS, 0.0), "http_401": 1.0}
+
+
+def test_a_run_longer_than_its_interval_is_not_reported_ok(simulator, caplog):
+    """Issue 13 B3: while a run is in flight past its interval, and after a run that took
+    longer than its interval, the status page does not say "ok"."""
+    import threading
+
+    with serving_exporter(simulator, collectors={"service": {"interval": "1s"}}) as exp:
+        simulator.state.set_fault("GetServiceStatus", "latency", seconds=2.5)
+        url = f"http://127.0.0.1:{exp.web.address[1]}/"
+        run = threading.Thread(target=exp.poller.run_collector, args=("simulator", "service"))
+        run.start()
+        time.sleep(1.8)
+        during = requests.get(url, timeout=5).text
+        run.join(10)
+        after = requests.get(url, timeout=5).text
+    row = "<tr><td>service</td><td>1s</td><td>"
+    assert re.search(re.escape(row) + r"running for \ds, over its interval</td>", during)
+    assert row + "slow: last run took longer than its interval</td>" in after
+    assert "collector run took longer than its interval" in caplog.text
