@@ -41,7 +41,7 @@ from exporter.collectors import ALL_COLLECTORS
 from exporter.config import parse_config
 from exporter.simulator import DEFAULT_SCENARIO, Simulator, load_scenario
 
-from .conftest import REPO, RULES, free_port
+from .conftest import REPO, RULES, free_port, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -279,12 +279,7 @@ def am_stack(
         yield st
     finally:
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
         session.close()
         hook.shutdown()
         exporter.stop()
