@@ -72,8 +72,14 @@ def build_labels(family: str, values: dict[str, LabelValue]) -> Labels:
     )
 
 
+_BOUND_TEXT: dict[float, str] = {}  # ``le`` label values: few bounds, rendered often
+
+
 def _bound(bound: float) -> str:
-    return repr(float(bound))
+    text = _BOUND_TEXT.get(bound)
+    if text is None:
+        text = _BOUND_TEXT[bound] = repr(float(bound))
+    return text
 
 
 class SampleBuilder:
@@ -87,8 +93,9 @@ class SampleBuilder:
         self._seen: set[tuple[str, Labels]] = set()
 
     def _labels(self, family: str, labels: dict[str, LabelValue]) -> Labels:
+        # ``labels`` is the caller's fresh ``**labels`` dict: adding to it copies nothing.
         if self.target is not None:
-            labels = {"target": self.target, **labels}
+            labels["target"] = self.target
         return build_labels(family, labels)
 
     def _append(self, name: str, pairs: Labels, value: float) -> None:
@@ -117,13 +124,22 @@ class SampleBuilder:
         if FAMILIES[family].type != "histogram":
             raise LabelMismatchError(f"{family} is not a histogram")
         pairs = self._labels(family, labels)
+        key = (f"{family}_count", pairs)
+        if key in self._seen:
+            log.debug("dropping duplicate histogram %s%s", family, pairs)
+            return
+        # One check for the whole histogram: its samples differ from each other by name
+        # or ``le``, so checking each one (the telemetry renders often) is wasted work.
+        self._seen.add(key)
+        bucket = f"{family}_bucket"
+        append = self.samples.append
         cumulative = 0
         for bound, n in zip(bounds, counts, strict=True):
             cumulative += n
-            self._append(f"{family}_bucket", (*pairs, ("le", _bound(bound))), cumulative)
-        self._append(f"{family}_bucket", (*pairs, ("le", "+Inf")), count)
-        self._append(f"{family}_sum", pairs, total)
-        self._append(f"{family}_count", pairs, count)
+            append(Sample(bucket, (*pairs, ("le", _bound(bound))), cumulative))
+        append(Sample(bucket, (*pairs, ("le", "+Inf")), count))
+        append(Sample(f"{family}_sum", pairs, total))
+        append(Sample(f"{family}_count", pairs, count))
 
     def state_set(
         self,
