@@ -96,6 +96,7 @@ def test_send_response_survives_partial_sends(tls, monkeypatch):
     expected = b"HEAD\r\n\r\n" + b"".join(parts)
     left, right = socket.socketpair()
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    left.settimeout(10)  # as the handler's sockets: non-blocking inside, so sends are partial
     received = bytearray()
 
     def read():
