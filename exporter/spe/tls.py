@@ -114,11 +114,43 @@ class TLSOptions:
 
 
 class SPEHTTPAdapter(HTTPAdapter):
-    """The adapter of every SPE client: pools of one-write connections (``transport``)."""
+    """The adapter of every SPE client: pools of one-write connections (``transport``).
+
+    requests re-derives the pool settings on every request: it parses the URL and asks the
+    file system whether ``verify`` (the CA path) exists and is a directory, three ``stat``
+    calls per API call (issue 16). One adapter talks to one SPE server with fixed TLS
+    options, so the answer is computed once per (origin, verify, cert) and reused; the CA
+    file itself is still read by every new connection's handshake.
+    """
 
     def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
         super().init_poolmanager(*args, **pool_kwargs)
         self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)
+        self._pool_keys: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        origin = "/".join((request.url or "").split("/", 3)[:3])  # scheme://host:port
+        key = (origin, verify, cert)
+        known = self._pool_keys.get(key)
+        if known is None:
+            known = super().build_connection_pool_key_attributes(request, verify, cert)
+            if len(self._pool_keys) < 16:  # one origin in practice; never unbounded
+                self._pool_keys[key] = known
+        return dict(known[0]), dict(known[1])
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # The pool was created with these very settings (above): nothing to re-check.
+        if (
+            isinstance(verify, str)
+            and cert is None
+            and url.lower().startswith("https")
+            and getattr(conn, "cert_reqs", None) == "CERT_REQUIRED"
+            and verify in (getattr(conn, "ca_certs", None), getattr(conn, "ca_cert_dir", None))
+        ):
+            return
+        super().cert_verify(conn, url, verify, cert)
 
 
 class PinnedHTTPAdapter(SPEHTTPAdapter):

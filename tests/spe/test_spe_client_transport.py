@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 
@@ -171,3 +172,25 @@ def test_a_body_sent_one_byte_at_a_time_hits_the_wall_clock_deadline(scripted):
     assert isinstance(error, SPETimeoutError), error
     assert "within 1 s (connect + read timeout, wall clock)" in str(error)
     assert error.reason == "timeout"
+
+
+
+def test_ca_file_is_not_looked_up_on_every_call(sim, monkeypatch):
+    """requests asks the file system about the CA path three times per request; the
+    adapter answers once per origin (issue 16). Verification itself is unchanged: the
+    untrusted-certificate test above still fails the handshake."""
+    client = SPEClient(sim.url, USERNAME, PASSWORD, ca_file=sim.ca_file)
+    client.call("GetInstances", instanceFilter="*")  # the first call may look
+    looked_up: list[str] = []
+    original = os.stat
+
+    def stat(path, *args, **kwargs):
+        looked_up.append(os.fspath(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    for _ in range(5):
+        assert client.call("GetInstances", instanceFilter="*")
+    monkeypatch.setattr(os, "stat", original)
+    assert [p for p in looked_up if p == str(sim.ca_file)] == []
+    client.close()
