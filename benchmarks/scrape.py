@@ -28,12 +28,12 @@ import argparse
 import gzip
 import http.client
 import re
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from _common import (
+    RawFloor,
     banner,
     exporter_for,
     percentiles,
@@ -93,50 +93,6 @@ def floor_server(bodies: dict[tuple[bool, bool], bytes]) -> ThreadingHTTPServer:
             self.reply(bodies[(om, gz)], "text/plain", gz)
 
     return serve(Floor)
-
-
-class RawFloor:
-    """Prebuilt response bytes (head + body) sent with one ``sendall`` per request on a
-    ``TCP_NODELAY`` socket; requests are read only as far as their end and two headers."""
-
-    def __init__(self, bodies: dict[tuple[bool, bool], bytes]) -> None:
-        self.responses = {}
-        for (om, gz), body in bodies.items():
-            head = (
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(body)}\r\n"
-                + ("Content-Encoding: gzip\r\n" if gz else "") + "\r\n"
-            ).encode()
-            self.responses[(om, gz)] = head + body
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.server_address = self.sock.getsockname()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        buffered = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buffered:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffered += chunk
-                request, buffered = buffered.split(b"\r\n\r\n", 1)
-                om = b"openmetrics" in request
-                gz = b"Accept-Encoding: gzip" in request
-                conn.sendall(self.responses[(om, gz)])
-
-    def shutdown(self) -> None:
-        self.sock.close()
 
 
 def client_library_server(samples) -> tuple[ThreadingHTTPServer, float]:
