@@ -12,6 +12,7 @@ what the body is; this module only makes its gzip form.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Iterable
@@ -48,18 +49,28 @@ def _x2n_table() -> tuple[int, ...]:
 _X2N = _x2n_table()  # x^(2^n) modulo the polynomial
 
 
-def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """CRC-32 of A+B from crc32(A), crc32(B) and len(B), in O(log len(B)) steps (zlib's)."""
-    if len2 == 0:
-        return crc1
+@functools.lru_cache(maxsize=4096)
+def _x8nmodp(length: int) -> int:
+    """x^(8 * length) modulo the polynomial: the shift of a CRC past ``length`` bytes.
+
+    Cached: the large blocks a body is stitched from keep their lengths from one scrape to
+    the next, so a rebuild pays one multiplication per block instead of O(log length).
+    """
     p = 1 << 31  # x^0
     k = 3  # 2^3 bits per byte
-    while len2:
-        if len2 & 1:
+    while length:
+        if length & 1:
             p = _multmodp(_X2N[k & 31], p)
-        len2 >>= 1
+        length >>= 1
         k += 1
-    return _multmodp(p, crc1) ^ crc2
+    return p
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A+B from crc32(A), crc32(B) and len(B) (zlib's algorithm)."""
+    if len2 == 0:
+        return crc1
+    return _multmodp(_x8nmodp(len2), crc1) ^ crc2
 
 
 def deflate_segment(data: bytes) -> tuple[bytes, int]:
