@@ -115,7 +115,11 @@ class Exporter:
         # process_* and python_* of the exporter itself (prometheus_client's collectors):
         # the end of the body, re-rendered on its own so the rest stays cached
         self.runtime = RuntimeMetrics()
-        self.exposition = ExpositionCache(self.store.collect, tail=self.runtime.tail)
+        # Telemetry and health change with every call of a poll: the body's start, so a
+        # scrape during a poll re-renders only that start (issue 16).
+        self.exposition = ExpositionCache(
+            self.store.collect_data, tail=self.runtime.tail, head=self.store.collect_sources
+        )
         # New snapshot data is compressed by the poll that made it, not by a scrape.
         self.store.add_listener(self.exposition.prepare)
         self.poller = self._build_poller(config)

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from exporter.gzipstitch import GZIP_HEADER, SegmentCache, gzip_end
+from exporter.gzipstitch import GZIP_HEADER, SegmentCache, crc32_combine, gzip_end
 from exporter.metricdefs import FAMILIES, family_of
 from exporter.samples import Sample
 
@@ -42,6 +42,11 @@ Blocks = dict[str, bytes]
 # A source rendered after all others, with its own version: (version, blocks). Its families
 # must come last in FAMILIES. A change of it re-renders only the end of a cached body.
 TailSource = Callable[[], tuple[object, Blocks]]
+# Sources rendered before all others, with their own version: (version, [blocks, ...]).
+# Their families must come before every family of the other sources in FAMILIES (checked:
+# otherwise the body is built as one). A change of them re-renders only the body's start.
+HeadSource = Callable[[], tuple[object, Sequence[Blocks]]]
+_FAMILY_INDEX = {name: i for i, name in enumerate(FAMILIES)}
 
 
 def format_value(value: float) -> str:
@@ -185,15 +190,23 @@ class ExpositionCache:
     ``tail`` (optional) is a source that changes often but is small (the exporter's own
     process series): its blocks end the body, and a change of it only re-renders that end
     on top of the cached rest, so a scrape stays cheap when nothing else changed.
+
+    ``head`` (optional) likewise begins the body: the exporter's telemetry and collector
+    health, which change with every API call while a poll runs. A scrape then re-renders
+    only the start and joins it to the cached middle (the collectors' data, by far the
+    largest part) with one CRC combination, instead of rebuilding the whole body while
+    competing with the polling threads for the interpreter (issue 16).
     """
 
     def __init__(
         self,
         collect: Callable[[], tuple[object, Sequence[Blocks]]],
         tail: TailSource | None = None,
+        head: HeadSource | None = None,
     ) -> None:
         self._collect = collect
         self._tail = tail
+        self._head = head
         self._lock = threading.Lock()
         self._version: object = object()
         # per (openmetrics, gzipped): (tail version, body), and the body without its tail
@@ -207,24 +220,30 @@ class ExpositionCache:
     def body(self, *, openmetrics: bool, gzipped: bool) -> Body:
         key = (openmetrics, gzipped)
         version, sources = self._collect()
+        head_version, head = self._head() if self._head else (None, [])
+        if head and not _precedes(head, sources):
+            # Not a clean start: build the start with the rest (same output, slower).
+            version, sources = (version, head_version), [*head, *sources]
+            head_version, head = None, []
         tail_version, tail_blocks = self._tail() if self._tail else (None, {})
+        ends = (head_version, tail_version)
         prefix = None
         with self._lock:
             if version == self._version:
                 cached = self._bodies.get(key)
-                if cached is not None and cached[0] == tail_version:
+                if cached is not None and cached[0] == ends:
                     return cached[1]
                 prefix = self._prefixes.get(key)
         if prefix is None:
             prefix = self._build_prefix(sources, openmetrics=openmetrics, gzipped=gzipped)
-        body = self._finish(prefix, tail_blocks, openmetrics=openmetrics, gzipped=gzipped)
+        body = self._finish(head, prefix, tail_blocks, openmetrics=openmetrics, gzipped=gzipped)
         with self._lock:
             if version != self._version:
                 self._version = version
                 self._bodies = {}
                 self._prefixes = {}
             self._prefixes[key] = prefix
-            self._bodies[key] = (tail_version, body)
+            self._bodies[key] = (ends, body)
         return body
 
     def prepare(self) -> None:
@@ -234,7 +253,8 @@ class ExpositionCache:
         compressing a large block.
         """
         _, sources = self._collect()
-        self._gzip.prepare(block for blocks in sources for block in blocks.values())
+        _, head = self._head() if self._head else (None, [])
+        self._gzip.prepare(block for blocks in [*head, *sources] for block in blocks.values())
 
     def _build_prefix(
         self, sources: Sequence[Blocks], *, openmetrics: bool, gzipped: bool
@@ -242,21 +262,42 @@ class ExpositionCache:
         parts = _family_parts(sources, openmetrics=openmetrics)
         if not gzipped:
             return _Prefix(tuple(_coalesce(parts)))
-        segments, crc, size = self._gzip.deflate(parts)
-        return _Prefix(tuple(_coalesce([GZIP_HEADER, *segments])), crc, size)
+        segments, crc, size = self._gzip.deflate(parts)  # the CRC of the middle alone
+        return _Prefix(tuple(_coalesce(segments)), crc, size)
 
     def _finish(
-        self, prefix: _Prefix, tail: Blocks, *, openmetrics: bool, gzipped: bool
+        self,
+        head: Sequence[Blocks],
+        middle: _Prefix,
+        tail: Blocks,
+        *,
+        openmetrics: bool,
+        gzipped: bool,
     ) -> Body:
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        start = _family_parts(head, openmetrics=openmetrics) if head else []
         end = _family_parts([tail], openmetrics=openmetrics) if tail else []
         if openmetrics:
             end.append(b"# EOF\n")
         if gzipped:
-            segments, crc, size = self._gzip.deflate(end, prefix.crc, prefix.size)
+            segments, crc, size = self._gzip.deflate(start)
+            start = [GZIP_HEADER, *segments]
+            crc = crc32_combine(crc, middle.crc, middle.size)
+            segments, crc, size = self._gzip.deflate(end, crc, size + middle.size)
             end = [*segments, gzip_end(crc, size)]
-        parts = prefix.parts + tuple(_coalesce(end))
+        parts = (*_coalesce(start), *middle.parts, *_coalesce(end))
         return Body(parts, content_type, gzipped, sum(map(len, parts)))
+
+
+def _precedes(head: Sequence[Blocks], rest: Sequence[Blocks]) -> bool:
+    """True if every family of ``head`` comes before every family of ``rest`` (FAMILIES
+    order), i.e. rendering head then rest gives the body rendering all at once gives."""
+    last = max((_FAMILY_INDEX[f] for blocks in head for f in blocks), default=-1)
+    for blocks in rest:
+        for family in blocks:
+            if _FAMILY_INDEX[family] <= last:
+                return False
+    return True
 
 
 def _coalesce(parts: list[bytes], small: int = 65536) -> list[bytes]:

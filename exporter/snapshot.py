@@ -216,3 +216,15 @@ class SnapshotStore:
             blocks = [entry.merged for _, entry in sorted(self._entries.items())]
         blocks.extend(s.blocks() for s in sources)
         return version, blocks
+
+    def collect_data(self) -> tuple[object, Sequence[Blocks]]:
+        """The collectors' data alone: version and blocks (``collect`` without sources)."""
+        with self._lock:
+            return self._generation, [entry.merged for _, entry in sorted(self._entries.items())]
+
+    def collect_sources(self) -> tuple[object, Sequence[Blocks]]:
+        """The added sources alone (health, telemetry: they change during every poll)."""
+        with self._lock:
+            sources = list(self._sources)
+            version = tuple((id(s), s.version()) for s in sources)
+        return version, [s.blocks() for s in sources]

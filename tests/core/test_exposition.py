@@ -215,14 +215,8 @@ def _runtime_blocks(value):
     ])
 
 
-def test_a_tail_change_re_renders_only_the_end_of_the_cached_body(monkeypatch):
-    """The exporter's own process series (the tail) move all the time: serving them must
-    not rebuild the rest of the body, in any of the four forms, and the body must equal
-    the one assembled from everything."""
-    sources = [_big_blocks(8000), render_blocks(_samples())]
-    tail = {"version": 1, "blocks": _runtime_blocks(1)}
-    cache = ExpositionCache(lambda: (7, sources), tail=lambda: (tail["version"], tail["blocks"]))
-    cache.prepare()
+def _count_prefix_builds(cache, monkeypatch) -> list:
+    """A list that grows by one each time ``cache`` builds the cached part of a body."""
     prefixes = []
     real_build_prefix = cache._build_prefix
 
@@ -231,6 +225,18 @@ def test_a_tail_change_re_renders_only_the_end_of_the_cached_body(monkeypatch):
         return real_build_prefix(*args, **kwargs)
 
     monkeypatch.setattr(cache, "_build_prefix", counting_build_prefix)
+    return prefixes
+
+
+def test_a_tail_change_re_renders_only_the_end_of_the_cached_body(monkeypatch):
+    """The exporter's own process series (the tail) move all the time: serving them must
+    not rebuild the rest of the body, in any of the four forms, and the body must equal
+    the one assembled from everything."""
+    sources = [_big_blocks(8000), render_blocks(_samples())]
+    tail = {"version": 1, "blocks": _runtime_blocks(1)}
+    cache = ExpositionCache(lambda: (7, sources), tail=lambda: (tail["version"], tail["blocks"]))
+    cache.prepare()
+    prefixes = _count_prefix_builds(cache, monkeypatch)
     forms = [(om, gz) for om in (False, True) for gz in (False, True)]
     for value, version in ((1, 1), (2, 2), (2, 2), (3, 3)):
         tail["version"], tail["blocks"] = version, _runtime_blocks(value)
@@ -246,3 +252,47 @@ def test_a_tail_change_re_renders_only_the_end_of_the_cached_body(monkeypatch):
     tail["version"] = 4
     plain = cache.body(openmetrics=False, gzipped=False)
     assert any(part is big_block for part in plain.parts)  # the prefix is reused, not copied
+
+
+def _health_blocks(value):
+    return render_blocks([Sample("mailstore_spe_up", (("target", "spe1"),), value)])
+
+
+def test_a_head_change_re_renders_only_the_start_of_the_cached_body(monkeypatch):
+    """Telemetry and health (the head) change with every API call of a poll: a scrape
+    then must not rebuild the collectors' data (issue 16), in any of the four forms, and
+    the body must equal the one assembled from everything."""
+    middle = [_big_blocks(8000), render_blocks(_samples()[:2])]
+    head = {"version": 1, "blocks": [_health_blocks(1)]}
+    tail = {"version": 1, "blocks": _runtime_blocks(1)}
+    cache = ExpositionCache(
+        lambda: (7, middle),
+        tail=lambda: (tail["version"], tail["blocks"]),
+        head=lambda: (head["version"], head["blocks"]),
+    )
+    cache.prepare()
+    prefixes = _count_prefix_builds(cache, monkeypatch)
+    forms = [(om, gz) for om in (False, True) for gz in (False, True)]
+    for value in (1, 2, 2, 3):
+        head["version"], head["blocks"] = value, [_health_blocks(value)]
+        tail["version"], tail["blocks"] = value, _runtime_blocks(value)
+        for openmetrics, gzipped in forms:
+            body = cache.body(openmetrics=openmetrics, gzipped=gzipped)
+            content = gzip.decompress(body.content) if gzipped else body.content
+            everything = [*head["blocks"], *middle, tail["blocks"]]
+            assert content == assemble(everything, openmetrics=openmetrics)
+            assert body.length == len(body.content)
+    assert len(prefixes) == len(forms)  # the middle is built once per form
+
+
+def test_a_head_that_does_not_come_first_is_built_with_the_rest():
+    """A head family after one of the middle's would put the start out of FAMILIES order:
+    then the body is built as one, and stays the same as assembling everything."""
+    middle = [render_blocks([Sample("mailstore_spe_up", (("target", "spe1"),), 1)])]
+    head_blocks = [_big_blocks(10, target="spe2")]  # a family after mailstore_spe_up
+    cache = ExpositionCache(lambda: (1, middle), head=lambda: (1, head_blocks))
+    for openmetrics in (False, True):
+        for gzipped in (False, True):
+            body = cache.body(openmetrics=openmetrics, gzipped=gzipped)
+            content = gzip.decompress(body.content) if gzipped else body.content
+            assert content == assemble([*head_blocks, *middle], openmetrics=openmetrics)
