@@ -84,3 +84,31 @@ def test_excerpt_is_short_single_line_and_printable():
 
 def test_decode_json_accepts_bare_array_with_bom():
     assert decode_json(b'\xef\xbb\xbf[{"name": "Ping"}]') == [{"name": "Ping"}]
+
+
+def test_json_answers_are_bounded_in_elements_not_only_bytes():
+    """Issue 13 B16: 45 MB of "{}" (15 million dicts, 3 GB once parsed) is refused before
+    parsing; an ordinary answer with many elements still decodes."""
+    import pytest
+
+    from exporter.spe.envelope import MAX_JSON_CONTAINERS, decode_json
+    from exporter.spe.errors import SPEInvalidResponseError
+
+    bomb = b"[" + b"{}," * MAX_JSON_CONTAINERS + b"{}]"
+    with pytest.raises(SPEInvalidResponseError) as info:
+        decode_json(bomb)
+    assert "too many JSON elements (500002 objects/arrays, 500000 commas; limits 500000" in str(
+        info.value
+    )
+    values = b"[" + b"1," * 2_000_001 + b"1]"
+    with pytest.raises(SPEInvalidResponseError, match="2000001 commas"):
+        decode_json(values)
+    fine = b'{"result": [' + b",".join(b'{"a": [1, 2]}' for _ in range(20_000)) + b"]}"
+    assert len(decode_json(fine)["result"]) == 20_000
+
+
+def test_lone_surrogates_are_replaced_and_pairs_kept():
+    from exporter.spe.envelope import decode_json
+
+    data = decode_json(b'{"a": "x\\ud800y", "\\udfff": ["\\ud83d\\ude00", "\\uDC00"]}')
+    assert data == {"a": "x\ufffdy", "\ufffd": ["\U0001f600", "\ufffd"]}
