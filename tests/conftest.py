@@ -62,3 +62,50 @@ def new_simulator():
         return sim
 
     return make
+
+
+# A test that leaves a non-daemon thread running (a pool worker stuck in a call, say) makes
+# the interpreter wait for it after the summary line, and CI would hang until its time limit
+# instead of ending. After the session, such threads get a grace period; any still alive are
+# named with their stacks on stderr (so the leak is seen and can be fixed), and the process
+# then ends with pytest's own exit status.
+_LEAK_GRACE_SECONDS = 15.0
+
+
+def pytest_unconfigure(config):
+    import os
+    import sys
+    import threading
+    import time
+    import traceback
+
+    deadline = time.monotonic() + _LEAK_GRACE_SECONDS
+    while True:
+        alive = [
+            t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()
+        ]
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if not alive:
+        return
+    frames = sys._current_frames()
+    sys.stderr.write(
+        f"\nLEAKED THREADS: {len(alive)} non-daemon thread(s) still running "
+        f"{_LEAK_GRACE_SECONDS:.0f} s after the tests ended; ending the process anyway:\n"
+    )
+    for thread in alive:
+        sys.stderr.write(f"--- {thread.name}\n")
+        frame = frames.get(thread.ident)
+        if frame is not None:
+            sys.stderr.write("".join(traceback.format_stack(frame)))
+    sys.stderr.flush()
+    sys.stdout.flush()
+    status = getattr(config, "_spe_exit_status", 1)
+    os._exit(int(status))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    session.config._spe_exit_status = exitstatus
