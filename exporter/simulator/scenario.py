@@ -783,6 +783,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "filter-on-start": {"result_filter": "start"},
     "row-limit-20": {"result_row_limit": 20},
     "progressing-long-running": {"long_running": "progressing"},
+    # A scenario-level switch (issue 11): statistics and process calls answer with access off.
+    "access-off-allows-statistics": {"access_off_refuses_statistics": False},
 }
 
 
@@ -791,7 +793,7 @@ def apply_variant(scenario: Scenario, variant: str) -> Scenario:
     if variant not in VARIANTS:
         raise ScenarioError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
     for key, value in VARIANTS[variant].items():
-        setattr(scenario.behaviour, key, value)
+        setattr(scenario.behaviour if hasattr(scenario.behaviour, key) else scenario, key, value)
     return scenario
 
 

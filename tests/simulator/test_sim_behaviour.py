@@ -123,4 +123,7 @@ def test_variants_and_behaviour_keys_are_validated() -> None:
     assert load_scenario({**data, "behaviour": {"result_row_limit": None}}).behaviour \
         .result_row_limit is None
     assert set(VARIANTS) >= {"default", "automatic-as-string", "utc-unknown",
-                             "filter-on-start", "row-limit-20", "progressing-long-running"}
+                             "filter-on-start", "row-limit-20", "progressing-long-running",
+                             "access-off-allows-statistics"}
+    scenario = apply_variant(load_scenario(DEFAULT_SCENARIO), "access-off-allows-statistics")
+    assert scenario.access_off_refuses_statistics is False
