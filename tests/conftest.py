@@ -64,6 +64,42 @@ def new_simulator():
     return make
 
 
+# A test that starts an Exporter and never stops it leaves its scheduler firing runs after
+# the suite; at interpreter exit the pools stop taking queued lane tasks and such a run
+# waits forever, so the process hangs after the summary line (seen in CI-like runs). Every
+# exporter started in this process is tracked; at the end of the session the ones still
+# running are named with the test that started them (so the leak gets fixed) and stopped.
+_running_exporters: dict[int, tuple[object, str]] = {}
+_leaked_exporters: list[str] = []  # reported in pytest_unconfigure, after output capture
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_leaked_exporters():
+    import os
+
+    from exporter.app import Exporter
+
+    original_start, original_stop = Exporter.start, Exporter.stop
+
+    def start(self, *args, **kwargs):
+        _running_exporters[id(self)] = (self, os.environ.get("PYTEST_CURRENT_TEST", "?"))
+        return original_start(self, *args, **kwargs)
+
+    def stop(self, *args, **kwargs):
+        _running_exporters.pop(id(self), None)
+        return original_stop(self, *args, **kwargs)
+
+    Exporter.start, Exporter.stop = start, stop
+    try:
+        yield
+    finally:
+        Exporter.start, Exporter.stop = original_start, original_stop
+        for exporter, test in list(_running_exporters.values()):
+            _leaked_exporters.append(test)
+            original_stop(exporter)
+        _running_exporters.clear()
+
+
 # A test that leaves a non-daemon thread running (a pool worker stuck in a call, say) makes
 # the interpreter wait for it after the summary line, and CI would hang until its time limit
 # instead of ending. After the session, such threads get a grace period; any still alive are
@@ -79,6 +115,8 @@ def pytest_unconfigure(config):
     import time
     import traceback
 
+    for test in _leaked_exporters:
+        sys.stderr.write(f"\nLEAKED EXPORTER: started by {test} and never stopped\n")
     deadline = time.monotonic() + _LEAK_GRACE_SECONDS
     while True:
         alive = [
