@@ -37,14 +37,20 @@ def completed_between(interval_min: int, offset_min: int, duration_s: int, t0: f
     return max(0, math.floor((t1 - shift) / interval) - math.ceil((t0 - shift) / interval) + 1)
 
 
+def _started_simulator(scenario) -> Simulator:
+    """A simulator of ``scenario`` whose clock stands at START until a test moves it."""
+    sim = Simulator(scenario, host="127.0.0.1", port=0, username="admin",
+                    password="admin-password", clock=SimClock(frozen_at=START))
+    sim.start()
+    return sim
+
+
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def polled(request):
     scenario = apply_variant(load_scenario(DEFAULT_SCENARIO), request.param)
     acme = next(i for i in scenario.instances if i.id == "acme")
     acme.profiles = [*acme.profiles, LONG_RUN]
-    sim = Simulator(scenario, host="127.0.0.1", port=0, username="admin",
-                    password="admin-password", clock=SimClock(frozen_at=START))
-    sim.start()
+    sim = _started_simulator(scenario)
     try:
         with serving_exporter(sim) as exp:
             exp.poller.run_all_once()
@@ -175,9 +181,7 @@ def test_no_usable_time_zone_fails_only_the_result_collectors_with_one_clear_err
 
     monkeypatch.delitem(timezones.WINDOWS_ZONES, "Greenwich Standard Time")
     scenario = apply_variant(load_scenario(DEFAULT_SCENARIO), "utc-unknown")
-    sim = Simulator(scenario, host="127.0.0.1", port=0, username="admin",
-                    password="admin-password", clock=SimClock(frozen_at=START))
-    sim.start()
+    sim = _started_simulator(scenario)
     try:
         with serving_exporter(sim) as exp:
             exp.poller.run_all_once()
