@@ -30,15 +30,23 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from exporter.gzipstitch import GZIP_HEADER, SegmentCache, crc32_combine, gzip_end
+from exporter.gzipstitch import (
+    GZIP_HEADER,
+    Block,
+    SegmentCache,
+    crc32_combine,
+    gzip_end,
+    text_of,
+)
 from exporter.metricdefs import FAMILIES, family_of
 from exporter.samples import Sample
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-# Family name -> the rendered sample lines of one source.
-Blocks = dict[str, bytes]
+# Family name -> the rendered sample lines of one source: text, or for the collectors'
+# large blocks a DeflatedBlock (kept compressed, inflated for an uncompressed scrape).
+Blocks = dict[str, Block]
 # A source rendered after all others, with its own version: (version, blocks). Its families
 # must come last in FAMILIES. A change of it re-renders only the end of a cached body.
 TailSource = Callable[[], tuple[object, Blocks]]
@@ -127,7 +135,7 @@ def assemble(sources: Sequence[Blocks], *, openmetrics: bool) -> bytes:
     headers = _OPENMETRICS_HEADERS if openmetrics else _TEXT_HEADERS
     parts: list[bytes] = []
     for family in FAMILIES:
-        chunks = [blocks[family] for blocks in sources if family in blocks]
+        chunks = [text_of(blocks[family]) for blocks in sources if family in blocks]
         if chunks:
             parts.append(headers[family])
             parts.extend(chunks)
@@ -139,15 +147,17 @@ def assemble(sources: Sequence[Blocks], *, openmetrics: bool) -> bytes:
 def body_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[bytes]:
     """The body as a list of byte strings in order (headers and the sources' own blocks,
     nothing copied); ``b"".join`` of it equals ``assemble``."""
-    parts = _family_parts(sources, openmetrics=openmetrics)
+    parts = [text_of(part) for part in _family_parts(sources, openmetrics=openmetrics)]
     if openmetrics:
         parts.append(b"# EOF\n")
     return parts
 
 
-def _family_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[bytes]:
+def _family_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[Block]:
+    """Headers and blocks in family order; deflated blocks stay deflated (``text_of``
+    turns them into text for an uncompressed body)."""
     headers = _OPENMETRICS_HEADERS if openmetrics else _TEXT_HEADERS
-    parts: list[bytes] = []
+    parts: list[Block] = []
     for family in FAMILIES:
         chunks = [blocks[family] for blocks in sources if blocks.get(family)]
         if chunks:
@@ -261,7 +271,7 @@ class ExpositionCache:
     ) -> _Prefix:
         parts = _family_parts(sources, openmetrics=openmetrics)
         if not gzipped:
-            return _Prefix(tuple(_coalesce(parts)))
+            return _Prefix(tuple(_coalesce([text_of(part) for part in parts])))
         segments, crc, size = self._gzip.deflate(parts)  # the CRC of the middle alone
         return _Prefix(tuple(_coalesce(segments)), crc, size)
 
@@ -285,6 +295,8 @@ class ExpositionCache:
             crc = crc32_combine(crc, middle.crc, middle.size)
             segments, crc, size = self._gzip.deflate(end, crc, size + middle.size)
             end = [*segments, gzip_end(crc, size)]
+        else:
+            start, end = [text_of(p) for p in start], [text_of(p) for p in end]
         parts = (*_coalesce(start), *middle.parts, *_coalesce(end))
         return Body(parts, content_type, gzipped, sum(map(len, parts)))
 

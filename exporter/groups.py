@@ -21,7 +21,13 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
-Blocks = dict[str, bytes]  # family -> rendered lines (same as exposition.Blocks)
+from exporter.gzipstitch import Block, DeflatedBlock, deflate_pieces
+
+Blocks = dict[str, Block]  # family -> rendered lines (same as exposition.Blocks)
+
+# With ``pack``, families with at least this much text are kept deflated (DeflatedBlock);
+# smaller ones stay text: compressing them saves little and costs every plain scrape.
+PACK_ABOVE = 4096
 
 _UNSET = float("nan")  # collection time filled in by ``finish``
 
@@ -30,47 +36,73 @@ class GroupBlocks:
     """The data of one (target, collector): one byte block per family holding every
     group in key order, plus where each group's lines end in it.
 
-    Only one copy of the rendered lines is kept; a group's own bytes are cut out of the
-    merged blocks when they are needed again (a failed instance keeping its previous
-    data, expiry), which is rare.
+    Only one copy of the rendered lines is kept, deflated if ``packed`` (large families
+    become ``DeflatedBlock``s); a group's own bytes are cut out of the merged blocks when
+    they are needed again (a failed instance keeping its previous data, expiry), which is
+    rare.
     """
 
-    __slots__ = ("at", "ends", "keys", "merged")
+    __slots__ = ("at", "ends", "keys", "merged", "packed")
 
-    def __init__(self, keys: list[str], at: array, ends: dict[str, array], merged: Blocks):
+    def __init__(
+        self,
+        keys: list[str],
+        at: array,
+        ends: dict[str, array],
+        merged: Blocks,
+        packed: bool = False,
+    ):
         self.keys = keys
         self.at = at  # collection time per group
         self.ends = ends  # family -> end offset of each group's lines (cumulative)
         self.merged = merged
+        self.packed = packed  # large families deflated (what ``plus`` keeps)
 
-    def group(self, index: int) -> tuple[float, Blocks]:
+    def group(self, index: int) -> tuple[float, dict[str, bytes]]:
         """(collected_at, blocks) of the group at ``index`` (a copy of its lines)."""
+        return self._cut(index, self._texts())
+
+    def _texts(self) -> dict[str, bytes]:
+        return {
+            family: block.inflate() if isinstance(block, DeflatedBlock) else block
+            for family, block in self.merged.items()
+        }
+
+    def _cut(self, index: int, texts: Mapping[str, bytes]) -> tuple[float, dict[str, bytes]]:
         blocks = {}
         for family, column in self.ends.items():
             start = column[index - 1] if index else 0
             end = column[index]
             if end > start:
-                blocks[family] = self.merged[family][start:end]
+                blocks[family] = texts[family][start:end]
         return self.at[index], blocks
 
-    def select(self, keep: Callable[[str, float], bool]) -> dict[str, tuple[float, Blocks]]:
+    def select(
+        self, keep: Callable[[str, float], bool]
+    ) -> dict[str, tuple[float, dict[str, bytes]]]:
         """``key -> (collected_at, blocks)`` of the groups for which ``keep(key, at)`` holds
         (copies of their lines, e.g. for ``merge_groups``)."""
-        return {key: self.group(i) for i, key in enumerate(self.keys) if keep(key, self.at[i])}
+        chosen = [i for i, key in enumerate(self.keys) if keep(key, self.at[i])]
+        if not chosen:
+            return {}
+        texts = self._texts()  # each deflated family inflated once, not once per group
+        return {self.keys[i]: self._cut(i, texts) for i in chosen}
 
-    def plus(self, extra: Mapping[str, tuple[float, Blocks]]) -> GroupBlocks:
+    def plus(self, extra: Mapping[str, tuple[float, Mapping[str, bytes]]]) -> GroupBlocks:
         """A new GroupBlocks with ``extra`` groups added (or replacing groups of the same key)."""
         groups = self.select(lambda key, _at: key not in extra)
         groups.update(extra)
-        return merge_groups(groups)
+        return merge_groups(groups, pack=self.packed)
 
 
-def merge_groups(groups: Mapping[str, tuple[float, Blocks]]) -> GroupBlocks:
+def merge_groups(
+    groups: Mapping[str, tuple[float, Mapping[str, bytes]]], *, pack: bool = False
+) -> GroupBlocks:
     """GroupBlocks from ``key -> (collected_at, blocks)``."""
     writer = GroupWriter()
     for key, (at, blocks) in groups.items():
         writer.add(key, blocks, at=at)
-    return writer.finish(_UNSET)
+    return writer.finish(_UNSET, pack=pack)
 
 
 class GroupWriter:
@@ -104,9 +136,11 @@ class GroupWriter:
                 buffer += chunk
                 self._spans[family].extend((index, start, len(buffer)))
 
-    def finish(self, collected_at: float) -> GroupBlocks:
+    def finish(self, collected_at: float, *, pack: bool = False) -> GroupBlocks:
         """The GroupBlocks, groups ordered by key; groups added without ``at`` get
-        ``collected_at``. The writer cannot be used afterwards."""
+        ``collected_at``. With ``pack`` large families are deflated straight from the
+        write buffers (the ordered text is never joined). The writer cannot be used
+        afterwards."""
         with self._lock:
             self._finished = True
             keys, at, buffers, spans = self._keys, self._at, self._buffers, self._spans
@@ -119,21 +153,24 @@ class GroupWriter:
         ends: dict[str, array] = {}
         merged: Blocks = {}
         for family in sorted(buffers):
+            # popped: each family's write buffer is freed before the next one is merged
             merged[family], ends[family] = _reorder(
-                buffers.pop(family), spans[family], order, count
+                buffers.pop(family), spans[family], order, count, pack=pack
             )
         return GroupBlocks(
             [keys[i] for i in order],
             array("d", (collected_at if math.isnan(at[i]) else at[i] for i in order)),
             ends,
             merged,
+            packed=pack,
         )
 
 
 def _reorder(
-    buffer: bytearray, spans: array, order: Iterable[int], count: int
-) -> tuple[bytes, array]:
-    """The family's lines in ``order`` of groups, and each group's cumulative end."""
+    buffer: bytearray, spans: array, order: Iterable[int], count: int, *, pack: bool = False
+) -> tuple[Block, array]:
+    """The family's lines in ``order`` of groups (deflated if ``pack`` and large), and
+    each group's cumulative end."""
     starts = array("Q", bytes(8 * count))
     stops = array("Q", bytes(8 * count))
     for i in range(0, len(spans), 3):
@@ -149,7 +186,11 @@ def _reorder(
             pieces.append(view[start:stop])
             total += stop - start
         ends.append(total)
-    merged = b"".join(pieces)
+    merged: Block
+    if pack and total >= PACK_ABOVE:
+        merged = deflate_pieces(pieces)
+    else:
+        merged = b"".join(pieces)
     del pieces
     view.release()
     return merged, ends

@@ -73,6 +73,79 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     return _multmodp(_x8nmodp(len2), crc1) ^ crc2
 
 
+class DeflatedBlock:
+    """A large block of rendered lines kept only as its deflate segment (issue 16).
+
+    Prometheus asks for gzip, so the collectors' data (tens of MB of text at thousands of
+    instances) is kept compressed, about 25 times smaller, and a gzip body uses the
+    segment as it is. An uncompressed scrape inflates the block once (``text``); the text
+    is then kept with the block, which lives until its collector's next run, so repeated
+    uncompressed scrapes cost no more than before and a gzip-only set-up never holds it.
+    """
+
+    __slots__ = ("_text", "crc", "segment", "size")
+
+    def __init__(self, segment: bytes, crc: int, size: int) -> None:
+        self.segment = segment  # raw deflate, ends on a byte boundary (Z_SYNC_FLUSH)
+        self.crc = crc  # CRC-32 of the text
+        self.size = size  # length of the text
+        self._text: bytes | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"DeflatedBlock(size={self.size}, deflated={len(self.segment)})"
+
+    def inflate(self) -> bytes:
+        """The text, inflated now and not kept (kept-instance merges, expiry)."""
+        if self._text is not None:
+            return self._text
+        return zlib.decompressobj(-15).decompress(self.segment)
+
+    def text(self) -> bytes:
+        """The text, kept with the block from now on (uncompressed scrapes)."""
+        if self._text is None:
+            # Two scrapes may inflate at once: same bytes, the last one is kept.
+            self._text = self.inflate()
+        return self._text
+
+
+# A block, as sources hand it to the exposition: its text, or its deflate segment.
+Block = bytes | DeflatedBlock
+
+
+def text_of(block: Block) -> bytes:
+    return block.text() if isinstance(block, DeflatedBlock) else block
+
+
+# Pieces are joined into chunks of about this size before compression: each call into
+# zlib gives the interpreter lock away, and under a busy poll taking it back costs a
+# thread switch, so thousands of small calls would stall the polling thread.
+_DEFLATE_CHUNK = 256 * 1024
+
+
+def deflate_pieces(pieces: Iterable[bytes | memoryview]) -> DeflatedBlock:
+    """A ``DeflatedBlock`` of the concatenation of ``pieces``, never joined in full."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
+    out: list[bytes] = []
+    crc = size = 0
+    chunk = bytearray()
+    for piece in pieces:
+        chunk += piece
+        if len(chunk) >= _DEFLATE_CHUNK:
+            out.append(compressor.compress(chunk))
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+            chunk.clear()
+    if chunk:
+        out.append(compressor.compress(chunk))
+        crc = zlib.crc32(chunk, crc)
+        size += len(chunk)
+    out.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+    return DeflatedBlock(b"".join(out), crc, size)
+
+
 def deflate_segment(data: bytes) -> tuple[bytes, int]:
     """``data`` as raw deflate blocks ending on a byte boundary, and its CRC-32.
 
@@ -100,19 +173,23 @@ class SegmentCache:
         # by ``prepare``.
         self._segments: dict[int, tuple[bytes, bytes, int]] = {}
 
-    def prepare(self, blocks: Iterable[bytes]) -> None:
+    def prepare(self, blocks: Iterable[Block]) -> None:
         """Compress the blocks that are new since the last call and forget vanished ones."""
         segments = self._segments
         fresh = {}
         for block in blocks:
+            if isinstance(block, DeflatedBlock):
+                continue  # compressed already
             entry = segments.get(id(block))
             if entry is None or entry[0] is not block:
                 entry = (block, *deflate_segment(block))
             fresh[id(block)] = entry
         self._segments = fresh
 
-    def segment(self, block: bytes) -> tuple[bytes, int]:
+    def segment(self, block: Block) -> tuple[bytes, int]:
         """``block``'s deflate segment and CRC-32, compressed now if not known."""
+        if isinstance(block, DeflatedBlock):
+            return block.segment, block.crc
         if len(block) < 4096:
             fixed = self._fixed.get(block)
             if fixed is not None:
@@ -126,13 +203,13 @@ class SegmentCache:
             self._segments[id(block)] = (block, segment, crc)
         return segment, crc
 
-    def stitch(self, parts: Iterable[bytes]) -> list[bytes]:
+    def stitch(self, parts: Iterable[Block]) -> list[bytes]:
         """The gzip form of ``b"".join(parts)`` as a list of byte strings (one member)."""
         segments, crc, size = self.deflate(parts)
         return [_GZIP_HEADER, *segments, gzip_end(crc, size)]
 
     def deflate(
-        self, parts: Iterable[bytes], crc: int = 0, size: int = 0
+        self, parts: Iterable[Block], crc: int = 0, size: int = 0
     ) -> tuple[list[bytes], int, int]:
         """The deflate segments of ``parts`` and the CRC-32 and length of their data,
         continuing from ``crc``/``size`` (the data before them): an open gzip member that
@@ -141,7 +218,7 @@ class SegmentCache:
         for part in parts:
             segment, part_crc = self.segment(part)
             out.append(segment)
-            if len(part) < _COMBINE_ABOVE:
+            if len(part) < _COMBINE_ABOVE and isinstance(part, bytes):
                 crc = zlib.crc32(part, crc)  # C speed: cheaper than combining a small part
             else:
                 crc = crc32_combine(crc, part_crc, len(part))

@@ -3,9 +3,9 @@
 A collector run puts its samples into a ``RunSink``, which renders each put at once
 (``exporter.exposition.render_blocks``, in the worker that fetched the instance) into a
 ``GroupWriter``; the store keeps only the rendered bytes: one block per family with every
-instance's lines, and where each instance's lines are in it. Keeping one copy of bytes
-rather than sample objects bounds memory at thousands of instances; the exposition
-serves these very blocks.
+instance's lines (large ones deflated), and where each instance's lines are in it. Keeping
+one copy of bytes rather than sample objects bounds memory at thousands of instances; the
+exposition serves these very blocks.
 
 Freshness rules:
 - a run that failed as a whole leaves the previous data in place (the exporter never
@@ -102,7 +102,12 @@ class RunSink:
 
 
 class SnapshotStore:
-    def __init__(self) -> None:
+    """``pack``: keep the collectors' large blocks deflated (``exporter.gzipstitch.
+    DeflatedBlock``): at thousands of instances the text is most of the exporter's memory,
+    and Prometheus scrapes gzip (docs/design.md, "Memory")."""
+
+    def __init__(self, *, pack: bool = True) -> None:
+        self.pack = pack
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], GroupBlocks] = {}
         self._generation = 0
@@ -145,7 +150,7 @@ class SnapshotStore:
         ``failed_instances`` keep their previous data if it is younger than ``max_age``.
         Merging happens before the lock is taken, so scrapes never wait.
         """
-        fresh = run.writer.finish(collected_at)
+        fresh = run.writer.finish(collected_at, pack=self.pack)
         failed = set(failed_instances) - set(fresh.keys)
         while True:
             with self._lock:
@@ -192,7 +197,7 @@ class SnapshotStore:
                 keep = entry.select(lambda _key, at, limit=limit: now - at <= limit)
                 touched.append(key)
                 if keep:
-                    self._entries[key] = merge_groups(keep)
+                    self._entries[key] = merge_groups(keep, pack=entry.packed)
                 else:
                     del self._entries[key]
             if touched:

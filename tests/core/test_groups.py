@@ -80,3 +80,34 @@ def test_plus_adds_and_replaces_groups_keeping_times():
     assert both.group(1) == (0.5, _blocks("b"))
     assert both.group(2) == (2.0, {"x": b"x 9\n"})
     assert base.keys == ["a", "c"]  # the original is unchanged
+
+
+def test_packed_families_are_deflated_straight_from_the_write_buffers(monkeypatch):
+    from exporter import gzipstitch
+    from exporter.gzipstitch import DeflatedBlock
+
+    monkeypatch.setattr(gzipstitch, "_DEFLATE_CHUNK", 64)  # many chunks per block
+    keys = [f"inst-{n:04d}" for n in range(400)]
+    writer = GroupWriter()
+    for key in reversed(keys):
+        writer.add(key, _blocks(key))
+    packed = writer.finish(5.0, pack=True)
+    plain = merge_groups({k: (5.0, _blocks(k)) for k in keys})
+    assert packed.packed and not plain.packed
+    assert all(isinstance(block, DeflatedBlock) for block in packed.merged.values())
+    for family, block in packed.merged.items():
+        assert len(block) == len(plain.merged[family])
+        assert block.inflate() == plain.merged[family]
+    assert packed.select(lambda key, _at: key in ("inst-0007", "inst-0399")) == {
+        "inst-0007": (5.0, _blocks("inst-0007")), "inst-0399": (5.0, _blocks("inst-0399"))
+    }
+    both = packed.plus({"b": (1.0, _blocks("b"))})
+    assert both.packed and isinstance(both.merged["x"], DeflatedBlock)
+    assert both.group(0) == (1.0, _blocks("b"))
+
+
+def test_small_families_stay_text_when_packing():
+    writer = GroupWriter()
+    writer.add("a", _blocks("a"))
+    packed = writer.finish(1.0, pack=True)
+    assert packed.merged == {"x": _blocks("a")["x"], "y": _blocks("a")["y"]}

@@ -1,10 +1,24 @@
 """The snapshot store: atomic swaps, carry-over of failed instances, expiry."""
 
+import gzip
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from exporter import groups
 from exporter.exposition import ExpositionCache
+from exporter.gzipstitch import DeflatedBlock
 from exporter.samples import Sample
 from exporter.snapshot import RunSink, SnapshotStore
+
+
+@pytest.fixture(autouse=True, params=["small-blocks-as-text", "every-block-deflated"])
+def packing(request, monkeypatch):
+    """Every test here runs twice: as the store keeps small deployments (text) and with
+    every block deflated, as it keeps the large blocks of thousands of instances."""
+    if request.param == "every-block-deflated":
+        monkeypatch.setattr(groups, "PACK_ABOVE", 1)
+    return request.param
 
 
 def _run(samples):
@@ -134,3 +148,21 @@ def test_run_sink_groups_by_instance_and_renders_each_instance_once():
         b'instance_id="b",store_id="1",store_name="s"} 20\n',
     }
     assert groups.group(0)[1] == {"mailstore_spe_up": b'mailstore_spe_up{target="spe1"} 1\n'}
+
+
+def test_large_blocks_are_kept_deflated_and_served_the_same_in_every_form(packing):
+    store = SnapshotStore()
+    store.swap("spe1", "statistics", _run([_size("a", 1), _size("b", 2)]), 100.0)
+    store.swap(
+        "spe1", "statistics", _run([_size("a", 3)]), 160.0, failed_instances=["b"], max_age=180
+    )
+    (blocks,) = store.collect()[1]
+    kinds = {type(block) for block in blocks.values()}
+    assert kinds == ({DeflatedBlock} if packing == "every-block-deflated" else {bytes})
+    cache = ExpositionCache(store.collect)
+    text = cache.body(openmetrics=False, gzipped=False).content
+    assert b'instance_id="a"} 3\n' in text and b'instance_id="b"} 2\n' in text
+    assert gzip.decompress(cache.body(openmetrics=False, gzipped=True).content) == text
+    unpacked = SnapshotStore(pack=False)
+    unpacked.swap("spe1", "statistics", _run([_size("a", 3), _size("b", 2)]), 160.0)
+    assert ExpositionCache(unpacked.collect).body(openmetrics=False, gzipped=False).content == text

@@ -69,9 +69,17 @@ def _placeholders(body: str) -> str:
     return "".join(lines)
 
 
-@pytest.fixture(scope="module")
-def bodies():
-    """Both formats of /metrics after one poll of every collector at ``FIXED_NOW``."""
+@pytest.fixture(scope="module", params=["as-configured", "every-block-deflated"])
+def bodies(request):
+    """Both formats of /metrics after one poll of every collector at ``FIXED_NOW``; once
+    as the store keeps a small deployment's blocks (text), once with every collector block
+    kept deflated, as at thousands of instances (``exporter.groups.PACK_ABOVE``)."""
+    from exporter import groups
+
+    pack = pytest.MonkeyPatch()
+    if request.param == "every-block-deflated":
+        pack.setattr(groups, "PACK_ABOVE", 1)
+    request.addfinalizer(pack.undo)
     sim = Simulator(
         load_scenario(DEFAULT_SCENARIO),
         host="127.0.0.1",
