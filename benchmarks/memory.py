@@ -111,6 +111,7 @@ def main() -> None:
     last: dict[str, bytes] = {}
     cycle_marks: list[tuple[float, float, float]] = []  # (elapsed, rss, cpu) per cycle
     peak = 0.0
+    hwm_steps: list[tuple[float, float]] = []  # (elapsed, VmHWM) whenever it grew by 1 MB
     scrapes = 0
     try:
         while time.monotonic() - started < args.timeout:
@@ -119,6 +120,9 @@ def main() -> None:
                 raise SystemExit(f"the exporter exited with {exporter.returncode}")
             rss = rss_mb(exporter.pid)
             peak = max(peak, rss)
+            hwm_now = rss_mb(exporter.pid, "VmHWM")
+            if not hwm_steps or hwm_now >= hwm_steps[-1][1] + 1.0:
+                hwm_steps.append((time.monotonic() - started, hwm_now))
             try:
                 now = durations(port)
             except OSError:
@@ -159,6 +163,8 @@ def main() -> None:
           f"{peak:.1f} MB, steady RSS {final_rss:.1f} MB (2 s after cycle {len(cycle_marks)}); "
           f"RSS after each cycle {after} MB; {scrapes} scrapes; CPU per cycle "
           f"{cpu_cycle:.2f} s = {cpu_cycle / args.instances * 1000:.2f} ms per instance")
+    print("VmHWM grew (elapsed s: MB): "
+          + ", ".join(f"{at:.1f}: {mb:.1f}" for at, mb in hwm_steps[-8:]))
     print("resident MB by mapping: " + ", ".join(f"{k} {v:.1f}" for k, v in kinds.items()))
 
 

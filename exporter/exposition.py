@@ -290,10 +290,13 @@ class ExpositionCache:
         if openmetrics:
             end.append(b"# EOF\n")
         if gzipped:
-            segments, crc, size = self._gzip.deflate(start)
+            # Runs of small parts are joined before they are compressed: every call into
+            # zlib gives the interpreter lock away, and while a poll keeps the polling
+            # threads busy, taking it back costs a thread switch each time (issue 16).
+            segments, crc, size = self._gzip.deflate(_coalesce(start))
             start = [GZIP_HEADER, *segments]
             crc = crc32_combine(crc, middle.crc, middle.size)
-            segments, crc, size = self._gzip.deflate(end, crc, size + middle.size)
+            segments, crc, size = self._gzip.deflate(_coalesce(end), crc, size + middle.size)
             end = [*segments, gzip_end(crc, size)]
         else:
             start, end = [text_of(p) for p in start], [text_of(p) for p in end]
@@ -312,13 +315,13 @@ def _precedes(head: Sequence[Blocks], rest: Sequence[Blocks]) -> bool:
     return True
 
 
-def _coalesce(parts: list[bytes], small: int = 65536) -> list[bytes]:
+def _coalesce(parts: Sequence[Block], small: int = 65536) -> list[Block]:
     """Join runs of small parts (headers, small blocks): fewer writes per scrape, and the
-    copies are bounded by ``small`` per part."""
-    out: list[bytes] = []
+    copies are bounded by ``small`` per part. Deflated blocks are never joined."""
+    out: list[Block] = []
     run: list[bytes] = []
     for part in parts:
-        if len(part) < small:
+        if isinstance(part, bytes) and len(part) < small:
             run.append(part)
             continue
         if run:

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import threading
+import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from exporter.gzipstitch import Block, DeflatedBlock, deflate_pieces
 
@@ -60,22 +61,15 @@ class GroupBlocks:
 
     def group(self, index: int) -> tuple[float, dict[str, bytes]]:
         """(collected_at, blocks) of the group at ``index`` (a copy of its lines)."""
-        return self._cut(index, self._texts())
+        return self.select(lambda key, _at: key == self.keys[index])[self.keys[index]]
 
-    def _texts(self) -> dict[str, bytes]:
-        return {
-            family: block.inflate() if isinstance(block, DeflatedBlock) else block
-            for family, block in self.merged.items()
-        }
+    def _text(self, family: str) -> bytes:
+        block = self.merged.get(family, b"")
+        return block.inflate() if isinstance(block, DeflatedBlock) else block
 
-    def _cut(self, index: int, texts: Mapping[str, bytes]) -> tuple[float, dict[str, bytes]]:
-        blocks = {}
-        for family, column in self.ends.items():
-            start = column[index - 1] if index else 0
-            end = column[index]
-            if end > start:
-                blocks[family] = texts[family][start:end]
-        return self.at[index], blocks
+    def _span(self, family: str, index: int) -> tuple[int, int]:
+        column = self.ends[family]
+        return (column[index - 1] if index else 0), column[index]
 
     def select(
         self, keep: Callable[[str, float], bool]
@@ -83,16 +77,56 @@ class GroupBlocks:
         """``key -> (collected_at, blocks)`` of the groups for which ``keep(key, at)`` holds
         (copies of their lines, e.g. for ``merge_groups``)."""
         chosen = [i for i, key in enumerate(self.keys) if keep(key, self.at[i])]
+        out: dict[str, tuple[float, dict[str, bytes]]] = {
+            self.keys[i]: (self.at[i], {}) for i in chosen
+        }
         if not chosen:
-            return {}
-        texts = self._texts()  # each deflated family inflated once, not once per group
-        return {self.keys[i]: self._cut(i, texts) for i in chosen}
+            return out
+        # Family by family: a deflated family is inflated once, and only one at a time.
+        for family in self.ends:
+            text = self._text(family)
+            for i in chosen:
+                start, end = self._span(family, i)
+                if end > start:
+                    out[self.keys[i]][1][family] = text[start:end]
+        return out
 
     def plus(self, extra: Mapping[str, tuple[float, Mapping[str, bytes]]]) -> GroupBlocks:
-        """A new GroupBlocks with ``extra`` groups added (or replacing groups of the same key)."""
-        groups = self.select(lambda key, _at: key not in extra)
-        groups.update(extra)
-        return merge_groups(groups, pack=self.packed)
+        """A new GroupBlocks with ``extra`` groups added (or replacing groups of the same
+        key). Built family by family (one family inflated at a time), packed as this one."""
+        own = {key: i for i, key in enumerate(self.keys) if key not in extra}
+        keys = sorted([*own, *extra])
+        at = array("d", (extra[key][0] if key in extra else self.at[own[key]] for key in keys))
+        families = set(self.ends)
+        for _, blocks in extra.values():
+            families.update(family for family, chunk in blocks.items() if chunk)
+        ends: dict[str, array] = {}
+        merged: Blocks = {}
+        for family in sorted(families):
+            text = memoryview(self._text(family))
+            pieces: list[bytes | memoryview] = []
+            column = array("Q")
+            total = 0
+            for key in keys:
+                if key in extra:
+                    piece: bytes | memoryview = extra[key][1].get(family, b"")
+                elif family in self.ends:
+                    start, end = self._span(family, own[key])
+                    piece = text[start:end]
+                else:
+                    piece = b""
+                if piece:
+                    pieces.append(piece)
+                    total += len(piece)
+                column.append(total)
+            if total:
+                ends[family] = column
+                merged[family] = (
+                    deflate_pieces(pieces)
+                    if self.packed and total >= PACK_ABOVE
+                    else b"".join(pieces)
+                )
+        return GroupBlocks(keys, at, ends, merged, packed=self.packed)
 
 
 def merge_groups(
@@ -105,16 +139,42 @@ def merge_groups(
     return writer.finish(_UNSET, pack=pack)
 
 
-class GroupWriter:
-    """Collects rendered groups from many threads; ``finish`` makes the GroupBlocks."""
+class _FamilyBuffer:
+    """One family's lines of a run, in the order they arrived: earlier parts spooled
+    (deflated, level 1) and the current part as text, plus where each group's lines are.
+
+    Spooling bounds the text a run holds to about ``SPOOL_BYTES`` per family: at thousands
+    of instances a collector's text is tens of MB, and holding it all until the run ends
+    was most of the exporter's memory peak (issue 16). ``finish`` reads the parts back in
+    key order; workers take instances in that order (``map_instances``), so only a part or
+    two are inflated at a time.
+    """
+
+    __slots__ = ("current", "spans", "spools")
 
     def __init__(self) -> None:
+        self.spools: list[bytes] = []
+        self.current = bytearray()
+        self.spans = array("Q")  # (group index, part, start, end) per group that has lines
+
+
+# A family's text is spooled in parts of about this size while a run is written.
+SPOOL_BYTES = 256 * 1024
+_SPOOL_LEVEL = 1  # read back once by the same run: speed over size
+
+
+class GroupWriter:
+    """Collects rendered groups from many threads; ``finish`` makes the GroupBlocks.
+
+    ``spool``: deflate each family's text in parts while the run is written (the
+    snapshot store's runs; see ``_FamilyBuffer``)."""
+
+    def __init__(self, *, spool: bool = False) -> None:
         self._lock = threading.Lock()
+        self._spool = spool
         self._keys: list[str] = []
         self._at = array("d")
-        self._buffers: dict[str, bytearray] = {}
-        # family -> flat (group index, start, end) triples of the groups that have it
-        self._spans: dict[str, array] = {}
+        self._families: dict[str, _FamilyBuffer] = {}
         self._finished = False
 
     def add(self, key: str, blocks: Mapping[str, bytes], *, at: float = _UNSET) -> None:
@@ -128,13 +188,16 @@ class GroupWriter:
             for family, chunk in blocks.items():
                 if not chunk:
                     continue
-                buffer = self._buffers.get(family)
-                if buffer is None:
-                    buffer = self._buffers[family] = bytearray()
-                    self._spans[family] = array("Q")
-                start = len(buffer)
-                buffer += chunk
-                self._spans[family].extend((index, start, len(buffer)))
+                lines = self._families.get(family)
+                if lines is None:
+                    lines = self._families[family] = _FamilyBuffer()
+                start = len(lines.current)
+                lines.current += chunk
+                lines.spans.extend((index, len(lines.spools), start, len(lines.current)))
+                if self._spool and len(lines.current) >= SPOOL_BYTES:
+                    compressor = zlib.compressobj(_SPOOL_LEVEL, zlib.DEFLATED, -15)
+                    lines.spools.append(compressor.compress(lines.current) + compressor.flush())
+                    lines.current = bytearray()
 
     def finish(self, collected_at: float, *, pack: bool = False) -> GroupBlocks:
         """The GroupBlocks, groups ordered by key; groups added without ``at`` get
@@ -143,8 +206,8 @@ class GroupWriter:
         afterwards."""
         with self._lock:
             self._finished = True
-            keys, at, buffers, spans = self._keys, self._at, self._buffers, self._spans
-            self._buffers, self._spans = {}, {}
+            keys, at, families = self._keys, self._at, self._families
+            self._families = {}
         if len(set(keys)) != len(keys):
             twice = sorted(key for key, n in Counter(keys).items() if n > 1)
             raise ValueError(f"groups added more than once: {twice[:5]}")
@@ -152,11 +215,9 @@ class GroupWriter:
         order = sorted(range(count), key=keys.__getitem__)
         ends: dict[str, array] = {}
         merged: Blocks = {}
-        for family in sorted(buffers):
-            # popped: each family's write buffer is freed before the next one is merged
-            merged[family], ends[family] = _reorder(
-                buffers.pop(family), spans[family], order, count, pack=pack
-            )
+        for family in sorted(families):
+            # popped: each family's buffers are freed before the next one is merged
+            merged[family], ends[family] = _reorder(families.pop(family), order, count, pack)
         return GroupBlocks(
             [keys[i] for i in order],
             array("d", (collected_at if math.isnan(at[i]) else at[i] for i in order)),
@@ -167,30 +228,41 @@ class GroupWriter:
 
 
 def _reorder(
-    buffer: bytearray, spans: array, order: Iterable[int], count: int, *, pack: bool = False
+    lines: _FamilyBuffer, order: Iterable[int], count: int, pack: bool
 ) -> tuple[Block, array]:
     """The family's lines in ``order`` of groups (deflated if ``pack`` and large), and
     each group's cumulative end."""
-    starts = array("Q", bytes(8 * count))
-    stops = array("Q", bytes(8 * count))
-    for i in range(0, len(spans), 3):
-        starts[spans[i]] = spans[i + 1]
-        stops[spans[i]] = spans[i + 2]
-    view = memoryview(buffer)
-    pieces = []
+    spans = lines.spans
+    where = [(0, 0, 0)] * count  # group index -> (part, start, end); end 0: no lines
+    left = [0] * (len(lines.spools) + 1)  # groups still to read per part
+    size = 0
+    for i in range(0, len(spans), 4):
+        where[spans[i]] = (spans[i + 1], spans[i + 2], spans[i + 3])
+        left[spans[i + 1]] += 1
+        size += spans[i + 3] - spans[i + 2]
+    inflated: dict[int, bytes] = {}
     ends = array("Q")
     total = 0
-    for index in order:
-        start, stop = starts[index], stops[index]
-        if stop > start:
-            pieces.append(view[start:stop])
-            total += stop - start
-        ends.append(total)
-    merged: Block
-    if pack and total >= PACK_ABOVE:
-        merged = deflate_pieces(pieces)
-    else:
-        merged = b"".join(pieces)
-    del pieces
-    view.release()
+
+    def pieces() -> Iterator[bytes | memoryview]:
+        nonlocal total
+        for index in order:
+            part, start, stop = where[index]
+            if stop > start:
+                if part == len(lines.spools):
+                    text: bytes | bytearray = lines.current
+                else:
+                    text = inflated.get(part) or inflated.setdefault(
+                        part, zlib.decompressobj(-15).decompress(lines.spools[part])
+                    )
+                yield memoryview(text)[start:stop]
+                total += stop - start
+                left[part] -= 1
+                if not left[part] and part < len(lines.spools):
+                    inflated.pop(part, None)  # every group of that part is read
+                    lines.spools[part] = b""
+            ends.append(total)
+
+    merged = deflate_pieces(pieces()) if pack and size >= PACK_ABOVE else b"".join(pieces())
+    lines.current = bytearray()
     return merged, ends

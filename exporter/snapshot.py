@@ -89,7 +89,7 @@ class RunSink:
     all its instances."""
 
     def __init__(self) -> None:
-        self.writer = GroupWriter()
+        self.writer = GroupWriter(spool=True)
 
     def put(self, samples: Sequence[Sample], instance_id: str | None = None) -> None:
         if instance_id is not None:

@@ -202,7 +202,9 @@ def map_instances(
     # would be small objects alive for the whole run, which fragments the allocator
     # (docs/design.md, "Memory"). It also lets the shared pool finish one collector's
     # run before the next one's instead of interleaving them.
-    pending = iter(instance_ids)
+    # In the order the run's sink keeps them (by instance ID): the sink's spooled text is
+    # then read back a part at a time (exporter.groups), not all of it at once.
+    pending = iter(sorted(instance_ids))
     take = threading.Lock()
     results: dict[str, T | Exception] = {}
 

@@ -17,7 +17,7 @@ from exporter.exposition import (
     wants_gzip,
     wants_openmetrics,
 )
-from exporter.metricdefs import family_of
+from exporter.metricdefs import FAMILIES, family_of
 from exporter.samples import Sample
 
 T = ("target", "spe1")
@@ -296,3 +296,30 @@ def test_a_head_that_does_not_come_first_is_built_with_the_rest():
             body = cache.body(openmetrics=openmetrics, gzipped=gzipped)
             content = gzip.decompress(body.content) if gzipped else body.content
             assert content == assemble([*head_blocks, *middle], openmetrics=openmetrics)
+
+
+def test_a_changed_head_of_many_small_families_is_compressed_in_one_piece(monkeypatch):
+    """Every call into zlib gives the interpreter lock away, and during a busy poll each
+    one costs the scrape a thread switch (issue 16): the small head and tail blocks a
+    scrape re-renders are joined and compressed once each, not family by family."""
+    from exporter import gzipstitch
+
+    names = [n for n, f in FAMILIES.items() if f.type == "gauge"][:12]
+    head_blocks = [render_blocks([Sample(n, (("target", "spe1"),), 1)]) for n in names]
+    middle = [_big_blocks(8000)]
+    version = {"head": 1}
+    cache = ExpositionCache(
+        lambda: (1, middle), head=lambda: (version["head"], head_blocks)
+    )
+    cache.prepare()
+    cache.body(openmetrics=False, gzipped=True)  # the middle is built and cached
+    calls = []
+    real = gzipstitch.deflate_segment
+    monkeypatch.setattr(
+        gzipstitch, "deflate_segment", lambda data: calls.append(len(data)) or real(data)
+    )
+    version["head"] = 2  # re-rendered: new block objects, none compressed yet
+    head_blocks[:] = [render_blocks([Sample(n, (("target", "spe1"),), 2)]) for n in names]
+    body = cache.body(openmetrics=False, gzipped=True)
+    assert gzip.decompress(body.content) == assemble([*head_blocks, *middle], openmetrics=False)
+    assert len(calls) <= 2, calls  # the head in one piece, the (empty) tail

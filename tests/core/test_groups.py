@@ -111,3 +111,31 @@ def test_small_families_stay_text_when_packing():
     writer.add("a", _blocks("a"))
     packed = writer.finish(1.0, pack=True)
     assert packed.merged == {"x": _blocks("a")["x"], "y": _blocks("a")["y"]}
+
+
+def test_spooled_runs_give_the_same_blocks_in_any_arrival_order(monkeypatch):
+    from exporter import groups as groups_module
+    from exporter.gzipstitch import DeflatedBlock
+
+    monkeypatch.setattr(groups_module, "SPOOL_BYTES", 100)  # a part every few groups
+    keys = [f"inst-{n:04d}" for n in range(300)]
+    arrivals = {
+        "in key order": list(keys),
+        "nearly in order": [keys[i ^ 1] for i in range(len(keys))],
+        "reversed": list(reversed(keys)),
+        "shuffled": random.Random(3).sample(keys, len(keys)),
+    }
+    plain = merge_groups({k: (7.0, _blocks(k)) for k in keys})
+    for name, arrival in arrivals.items():
+        for pack in (False, True):
+            writer = GroupWriter(spool=True)
+            for key in arrival:
+                writer.add(key, _blocks(key))
+            assert len(writer._families["x"].spools) > 10, name  # really spooled
+            groups = writer.finish(7.0, pack=pack)
+            assert groups.keys == keys, name
+            for family, block in groups.merged.items():
+                assert isinstance(block, DeflatedBlock) == pack, (name, family)
+                text = block.inflate() if pack else block
+                assert text == plain.merged[family], (name, family, pack)
+            assert list(groups.ends["y"]) == list(plain.ends["y"]), name
