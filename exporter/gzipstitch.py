@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 GZIP_LEVEL = 6  # the usual balance; each block is compressed once anyway
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, mtime 0, OS unknown
@@ -144,6 +144,32 @@ def deflate_pieces(pieces: Iterable[bytes | memoryview]) -> DeflatedBlock:
         size += len(chunk)
     out.append(compressor.flush(zlib.Z_SYNC_FLUSH))
     return DeflatedBlock(b"".join(out), crc, size)
+
+
+def pack_text(text: bytes, above: int) -> Block:
+    """``text`` as a ``DeflatedBlock`` if it is at least ``above`` bytes, else as it is."""
+    if len(text) < above:
+        return text
+    segment, crc = deflate_segment(text)
+    return DeflatedBlock(segment, crc, len(text))
+
+
+def concat_blocks(blocks: Sequence[Block]) -> Block:
+    """The concatenation of ``blocks``, without inflating any: deflate segments that end
+    on a byte boundary concatenate into one valid segment, and the CRCs combine."""
+    if all(isinstance(block, bytes) for block in blocks):
+        return b"".join(blocks)  # type: ignore[arg-type]
+    segments: list[bytes] = []
+    crc = size = 0
+    for block in blocks:
+        if isinstance(block, DeflatedBlock):
+            segment, part_crc = block.segment, block.crc
+        else:
+            segment, part_crc = deflate_segment(block)
+        segments.append(segment)
+        crc = crc32_combine(crc, part_crc, len(block))
+        size += len(block)
+    return DeflatedBlock(b"".join(segments), crc, size)
 
 
 def deflate_segment(data: bytes) -> tuple[bytes, int]:

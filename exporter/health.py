@@ -12,9 +12,9 @@ import logging
 import platform
 from dataclasses import dataclass
 
-from exporter import __version__
+from exporter import __version__, groups
 from exporter.exposition import Blocks, render_blocks
-from exporter.groups import GroupBlocks, merge_groups
+from exporter.gzipstitch import Block, concat_blocks, pack_text
 from exporter.revision import revision
 from exporter.samples import SampleBuilder
 from exporter.snapshot import CachedBlockSource
@@ -62,10 +62,12 @@ class HealthTable(CachedBlockSource):
         self._collectors: dict[tuple[str, str], CollectorStatus] = {}
         self._up: dict[str, tuple[float, bool]] = {}  # target -> (when, up)
         self._targets: list[str] = []
-        # The per-instance outcome lines of all (target, collector)s, one group each, in
-        # one copy: rebuilt only when outcomes change, so the other health changes reuse
-        # the same (large) bytes.
-        self._instance_lines: GroupBlocks = merge_groups({})
+        # The per-instance outcome lines of each (target, collector), kept deflated when
+        # large (thousands of instances), and their concatenation in key order, rebuilt
+        # only when outcomes change (without inflating anything): the other health changes
+        # reuse the same block, and a gzip scrape uses its segments as they are.
+        self._outcome_lines: dict[str, Block] = {}
+        self._outcome_block: Block = b""
         self._reload_ok = True
         self._reload_success_at: float | None = None
 
@@ -94,12 +96,14 @@ class HealthTable(CachedBlockSource):
             for key in [k for k in self._collectors if k[0] == target]:
                 del self._collectors[key]
             self._up.pop(target, None)
-            lines = self._instance_lines
-            if any(_group_target(key) == target for key in lines.keys):
-                self._instance_lines = merge_groups(
-                    lines.select(lambda key, _at: _group_target(key) != target)
-                )
+            for key in [k for k in self._outcome_lines if _group_target(k) == target]:
+                del self._outcome_lines[key]
+            self._join_outcome_lines()
             self._version += 1
+
+    def _join_outcome_lines(self) -> None:
+        lines = self._outcome_lines
+        self._outcome_block = concat_blocks([lines[key] for key in sorted(lines)])
 
     def record_start(self, target: str, collector: str, started: float) -> None:
         """A run began (``started`` on the monotonic clock)."""
@@ -121,6 +125,19 @@ class HealthTable(CachedBlockSource):
         notes: list[str] | None = None,
         access_off: int = 0,
     ) -> None:
+        outcome_lines = None
+        if instance_outcomes is not None:
+            # Rendered (and at thousands of instances compressed) before the lock is
+            # taken: scrapes read this table while the polls run.
+            lines = SampleBuilder(target)
+            for iid, ok in sorted(instance_outcomes.items()):
+                lines.add(
+                    "mailstore_spe_instance_collect_success", ok,
+                    instance_id=iid, collector=collector,
+                )  # fmt: skip
+            outcome_lines = pack_text(
+                render_blocks(lines.samples).get(OUTCOME_FAMILY, b""), groups.PACK_ABOVE
+            )
         with self._lock:
             status = self._collectors.get((target, collector))
             if status is None:
@@ -137,17 +154,13 @@ class HealthTable(CachedBlockSource):
             status.access_off = access_off
             if success:
                 status.last_success = finished_at
-            if instance_outcomes is not None:
-                lines = SampleBuilder(target)
-                for iid, ok in sorted(instance_outcomes.items()):
-                    lines.add(
-                        "mailstore_spe_instance_collect_success", ok,
-                        instance_id=iid, collector=collector,
-                    )  # fmt: skip
-                rendered = render_blocks(lines.samples)
-                self._instance_lines = self._instance_lines.plus(
-                    {_group_key(target, collector): (finished_at, rendered)}
-                )
+            if outcome_lines is not None:
+                key = _group_key(target, collector)
+                if outcome_lines:
+                    self._outcome_lines[key] = outcome_lines
+                else:
+                    self._outcome_lines.pop(key, None)
+                self._join_outcome_lines()
             if collector in UP_COLLECTORS:
                 # Up only while the latest run of every management-server poll succeeded:
                 # with one failing and one succeeding, "the last one to finish" would flip
@@ -237,10 +250,14 @@ class HealthTable(CachedBlockSource):
                     s.last_success,
                     **labels,
                 )
-        blocks = render_blocks(out.samples)
-        # Per-instance outcomes: rendered once per run, kept merged (see record_run).
-        blocks.update(self._instance_lines.merged)
+        blocks: Blocks = render_blocks(out.samples)
+        # Per-instance outcomes: rendered once per run, kept joined (see record_run).
+        if self._outcome_block:
+            blocks[OUTCOME_FAMILY] = self._outcome_block
         return blocks
+
+
+OUTCOME_FAMILY = "mailstore_spe_instance_collect_success"
 
 
 def _group_key(target: str, collector: str) -> str:

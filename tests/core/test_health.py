@@ -127,3 +127,40 @@ def test_instance_outcomes_of_a_removed_target_go_and_others_stay_in_order():
     assert not [k for k in s if ("target", "spe2") in k[1]]
     h.remove_target("spe1")
     assert "mailstore_spe_instance_collect_success" not in h.blocks()
+
+
+def _outcome_table(pack_above, monkeypatch):
+    from exporter import groups
+
+    monkeypatch.setattr(groups, "PACK_ABOVE", pack_above)
+    h = HealthTable()
+    for target in ("spe2", "spe1"):
+        for collector in ("users", "stores", "jobs"):
+            h.configure(target, collector, 300, True)
+            outcomes = {f"i{n:03d}": n % 7 != 0 for n in range(50)}
+            h.record_run(target, collector, success=True, duration=1, finished_at=1,
+                         error=None, instance_outcomes=outcomes)
+    return h
+
+
+def test_large_instance_outcomes_are_kept_deflated_and_joined_without_inflating(monkeypatch):
+    """At thousands of instances the outcome lines are MBs: kept deflated per (target,
+    collector) and joined by concatenating the segments (no inflate, no recompress); the
+    served lines are the same as kept as text, also after a target is removed."""
+    import gzip
+
+    from exporter.exposition import ExpositionCache
+    from exporter.gzipstitch import DeflatedBlock
+
+    plain, packed = (_outcome_table(n, monkeypatch) for n in (10**9, 1))
+    block = packed.blocks()["mailstore_spe_instance_collect_success"]
+    assert isinstance(block, DeflatedBlock) and block._text is None
+    for _ in range(2):
+        text = assemble([plain.blocks()], openmetrics=False)
+        assert assemble([packed.blocks()], openmetrics=False) == text
+        zipped = ExpositionCache(lambda: (1, [packed.blocks()])).body(
+            openmetrics=False, gzipped=True
+        )
+        assert gzip.decompress(zipped.content) == text
+        plain.remove_target("spe2")
+        packed.remove_target("spe2")
