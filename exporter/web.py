@@ -419,15 +419,23 @@ def send_response(sock: socket.socket, head: bytes, parts: Sequence[bytes]) -> N
         if pending:
             sock.sendall(b"".join(pending))
         return
-    views = [memoryview(head)] + [memoryview(p) for p in parts if p]
+    sent = sock.sendmsg([head, *parts]) if len(parts) < _IOV_MAX else 0
+    if sent == len(head) + sum(map(len, parts)):
+        return  # the common case: the send buffer took it all (no views, no loop)
+    views = _skip([memoryview(b) for b in (head, *parts) if b], sent)
+    while views:
+        views = _skip(views, sock.sendmsg(views[:_IOV_MAX]))
+
+
+def _skip(views: list[memoryview], sent: int) -> list[memoryview]:
+    """``views`` without their first ``sent`` bytes."""
     first = 0
-    while first < len(views):
-        sent = sock.sendmsg(views[first : first + _IOV_MAX])
-        while first < len(views) and sent >= views[first].nbytes:
-            sent -= views[first].nbytes
-            first += 1
-        if sent:
-            views[first] = views[first][sent:]
+    while first < len(views) and sent >= views[first].nbytes:
+        sent -= views[first].nbytes
+        first += 1
+    if sent:
+        views[first] = views[first][sent:]
+    return views[first:]
 
 
 # Headings of the notes collectors give for the status page.
