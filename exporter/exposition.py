@@ -25,6 +25,7 @@ Also here: content negotiation (``wants_openmetrics``, ``wants_gzip``).
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -222,6 +223,8 @@ class ExpositionCache:
         # per (openmetrics, gzipped): (tail version, body), and the body without its tail
         self._bodies: dict[tuple[bool, bool], tuple[object, Body]] = {}
         self._prefixes: dict[tuple[bool, bool], _Prefix] = {}
+        # per (openmetrics, gzipped): the (data, head, tail) versions of the last body served
+        self._last: dict[tuple[bool, bool], tuple[tuple[object, object, object], Body]] = {}
         # The family headers never change: their segments are made once.
         self._gzip = SegmentCache(
             fixed=(*_TEXT_HEADERS.values(), *_OPENMETRICS_HEADERS.values(), b"# EOF\n")
@@ -231,11 +234,32 @@ class ExpositionCache:
         key = (openmetrics, gzipped)
         version, sources = self._collect()
         head_version, head = self._head() if self._head else (None, [])
+        tail_version, tail_blocks = self._tail() if self._tail else (None, {})
+        # The hit of an unchanged exporter: the sources' versions as they came, compared
+        # with those of the last body of this form; no lock (the entry is replaced whole).
+        versions = (version, head_version, tail_version)
+        last = self._last.get(key)
+        if last is not None and last[0] == versions:
+            return last[1]
+        body = self._body(key, version, sources, head_version, head, tail_version, tail_blocks)
+        self._last[key] = (versions, body)
+        return body
+
+    def _body(
+        self,
+        key: tuple[bool, bool],
+        version: object,
+        sources: Sequence[Blocks],
+        head_version: object,
+        head: Sequence[Blocks],
+        tail_version: object,
+        tail_blocks: Blocks,
+    ) -> Body:
+        openmetrics, gzipped = key
         if head and not _precedes(head, sources):
             # Not a clean start: build the start with the rest (same output, slower).
             version, sources = (version, head_version), [*head, *sources]
             head_version, head = None, []
-        tail_version, tail_blocks = self._tail() if self._tail else (None, {})
         ends = (head_version, tail_version)
         prefix = None
         with self._lock:
@@ -333,6 +357,9 @@ def _coalesce(parts: Sequence[Block], small: int = 65536) -> list[Block]:
     return out
 
 
+# Both are asked on every scrape with the same few header values (one per Prometheus
+# version): the answers are cached, a few entries (a header is at most the head budget).
+@functools.lru_cache(maxsize=16)
 def wants_openmetrics(accept: str | None) -> bool:
     """Content negotiation: OpenMetrics only when the client asks for it."""
     if not accept:
@@ -349,6 +376,7 @@ def wants_openmetrics(accept: str | None) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=16)
 def wants_gzip(accept_encoding: str | None) -> bool:
     if not accept_encoding:
         return False

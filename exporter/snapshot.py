@@ -112,6 +112,9 @@ class SnapshotStore:
         self._entries: dict[tuple[str, str], GroupBlocks] = {}
         self._generation = 0
         self._sources: list[BlockSource] = []
+        self._source_list: tuple[BlockSource, ...] = ()  # replaced whole: read without the lock
+        self._data: tuple[int, list[Blocks]] = (-1, [])  # collect_data's last answer
+        self._sources_data: tuple[object, list[Blocks]] = ((), [])  # collect_sources' last
         self._listeners: list[Callable[[], None]] = []
 
     def add_listener(self, listener: Callable[[], None]) -> None:
@@ -127,12 +130,14 @@ class SnapshotStore:
         with self._lock:
             if source not in self._sources:
                 self._sources.append(source)
+                self._source_list = tuple(self._sources)
                 self._generation += 1
 
     def remove_source(self, source: BlockSource) -> None:
         with self._lock:
             if source in self._sources:
                 self._sources.remove(source)
+                self._source_list = tuple(self._sources)
                 self._generation += 1
 
     def swap(
@@ -223,13 +228,28 @@ class SnapshotStore:
         return version, blocks
 
     def collect_data(self) -> tuple[object, Sequence[Blocks]]:
-        """The collectors' data alone: version and blocks (``collect`` without sources)."""
+        """The collectors' data alone: version and blocks (``collect`` without sources).
+
+        Called by every scrape: the answer is kept until the generation moves, so a
+        scrape of unchanged data reads two attributes (the pair is replaced whole; an
+        answer one generation old is what a scrape a moment earlier would have had)."""
+        data = self._data
+        if data[0] == self._generation:
+            return data
         with self._lock:
-            return self._generation, [entry.merged for _, entry in sorted(self._entries.items())]
+            data = self._data = (
+                self._generation,
+                [entry.merged for _, entry in sorted(self._entries.items())],
+            )
+        return data
 
     def collect_sources(self) -> tuple[object, Sequence[Blocks]]:
-        """The added sources alone (health, telemetry: they change during every poll)."""
-        with self._lock:
-            sources = list(self._sources)
-            version = tuple((id(s), s.version()) for s in sources)
-        return version, [s.blocks() for s in sources]
+        """The added sources alone (health, telemetry: they change during every poll);
+        like ``collect_data``, kept until a source's version moves."""
+        sources = self._source_list
+        version = (self._generation, *[s.version() for s in sources])
+        cached = self._sources_data
+        if cached[0] == version:
+            return cached
+        cached = self._sources_data = (version, [s.blocks() for s in sources])
+        return cached

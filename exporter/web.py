@@ -8,7 +8,9 @@ accept back-off) are in ``exporter.weblimits``.
 
 from __future__ import annotations
 
+import email.utils
 import html
+import http.client
 import logging
 import socket
 import ssl
@@ -32,6 +34,7 @@ from exporter.weblimits import (
     HeadReader,
     HeadTooLarge,
 )
+from exporter.webrequest import BadRequest, parse_request_line, read_fields
 
 if TYPE_CHECKING:
     from exporter.maintenance import OperationsView
@@ -171,6 +174,46 @@ class _Handler(BaseHTTPRequestHandler):
         except TimeoutError:
             self.close_connection = True
 
+    def parse_request(self) -> bool:
+        """The standard library's step (request line, header fields, ``Connection``,
+        ``Expect``) with the strict and fast parser of ``exporter.webrequest`` instead of
+        ``email.parser``. False when the request was answered (or the line was empty)."""
+        self.command = None  # type: ignore[assignment]  # (as the standard library's)
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        if not self.requestline.split():
+            return False
+        try:
+            command, path, version, number = parse_request_line(self.requestline)
+        except BadRequest as exc:
+            self.send_error(exc.status, exc.message)
+            return False
+        if version is not None:
+            self.request_version = version
+            if number >= (1, 1) and self.protocol_version >= "HTTP/1.1":
+                self.close_connection = False
+        self.command = command
+        # "//host/x" would read as a network path to urllib: one leading slash (gh-87389)
+        self.path = "/" + path.lstrip("/") if path.startswith("//") else path
+        try:
+            self.headers = read_fields(self.rfile.readline)  # type: ignore[assignment]
+        except http.client.LineTooLong:  # the head's byte budget (HeadTooLarge)
+            self.send_error(431)
+            return False
+        except BadRequest as exc:
+            self.send_error(exc.status, exc.message)
+            return False
+        tokens = {t.strip().lower() for t in (self.headers.get("Connection") or "").split(",")}
+        if "close" in tokens:
+            self.close_connection = True
+        elif "keep-alive" in tokens and self.protocol_version >= "HTTP/1.1":
+            self.close_connection = False
+        expect = (self.headers.get("Expect") or "").lower()
+        if expect == "100-continue" and number >= (1, 1) and self.protocol_version >= "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Errors found while parsing, as plain text with the configured headers."""
         self.close_connection = True
@@ -288,21 +331,59 @@ class _Handler(BaseHTTPRequestHandler):
         extra: dict[str, str] | None = None,
     ) -> None:
         parts = (body,) if isinstance(body, bytes) else body
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(sum(map(len, parts))))
-        for name, value in self.server.extra_headers.items():
-            self.send_header(name, value)
-        for name, value in (extra or {}).items():
-            self.send_header(name, value)
-        # The head is not flushed on its own (end_headers would): it goes out with the body.
-        self._headers_buffer.append(b"\r\n")
-        response_head = b"".join(self._headers_buffer)
-        self._headers_buffer = []
-        send_response(self.request, response_head, () if head else parts)
+        length = sum(map(len, parts))
+        fields = [("Content-Type", content_type), ("Content-Length", str(length))]
+        fields.extend(self.server.extra_headers.items())
+        if extra:
+            fields.extend(extra.items())
+        send_response(self.request, self._response_head(status, length, fields),
+                      () if head else parts)
+
+    def _response_head(self, status: int, length: int, fields: list[tuple[str, str]]) -> bytes:
+        """What ``send_response`` + ``send_header`` + ``end_headers`` would buffer (status
+        line, Server, Date, the fields, the empty line), built in one go: the head is not
+        flushed on its own, it goes out with the body. Nothing for an HTTP/0.9 request."""
+        if log.isEnabledFor(logging.DEBUG):  # the access log line is a debug line
+            self.log_request(status, length)
+        for name, value in fields:
+            if name.lower() == "connection":  # as send_header does
+                value = value.lower()
+                if value == "close":
+                    self.close_connection = True
+                elif value == "keep-alive":
+                    self.close_connection = False
+        if self.request_version == "HTTP/0.9":
+            return b""
+        reason = self.responses[status][0] if status in self.responses else ""
+        lines = [f"{self.protocol_version} {status} {reason}\r\n"
+                 f"Server: {_server_header(self)}\r\nDate: {_http_date()}\r\n"]
+        lines.extend(f"{name}: {value}\r\n" for name, value in fields)
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1", "strict")
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s", format % args)
+
+
+_server_headers: dict[type, str] = {}
+_date: tuple[int, str] = (0, "")
+
+
+def _server_header(handler: BaseHTTPRequestHandler) -> str:
+    """``version_string()`` of the handler's class, computed once."""
+    text = _server_headers.get(type(handler))
+    if text is None:
+        text = _server_headers[type(handler)] = handler.version_string()
+    return text
+
+
+def _http_date() -> str:
+    """The Date header's value (RFC 9110 IMF-fixdate), formatted once per second."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, email.utils.formatdate(now, usegmt=True))
+    return _date[1]
 
 
 def no_delay(sock: socket.socket) -> None:
@@ -338,15 +419,23 @@ def send_response(sock: socket.socket, head: bytes, parts: Sequence[bytes]) -> N
         if pending:
             sock.sendall(b"".join(pending))
         return
-    views = [memoryview(head)] + [memoryview(p) for p in parts if p]
+    sent = sock.sendmsg([head, *parts]) if len(parts) < _IOV_MAX else 0
+    if sent == len(head) + sum(map(len, parts)):
+        return  # the common case: the send buffer took it all (no views, no loop)
+    views = _skip([memoryview(b) for b in (head, *parts) if b], sent)
+    while views:
+        views = _skip(views, sock.sendmsg(views[:_IOV_MAX]))
+
+
+def _skip(views: list[memoryview], sent: int) -> list[memoryview]:
+    """``views`` without their first ``sent`` bytes."""
     first = 0
-    while first < len(views):
-        sent = sock.sendmsg(views[first : first + _IOV_MAX])
-        while first < len(views) and sent >= views[first].nbytes:
-            sent -= views[first].nbytes
-            first += 1
-        if sent:
-            views[first] = views[first][sent:]
+    while first < len(views) and sent >= views[first].nbytes:
+        sent -= views[first].nbytes
+        first += 1
+    if sent:
+        views[first] = views[first][sent:]
+    return views[first:]
 
 
 # Headings of the notes collectors give for the status page.

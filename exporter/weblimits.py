@@ -1,8 +1,9 @@
 """Hard limits of the exporter's HTTP endpoint that hold before authentication.
 
 The server is the standard library's ``http.server`` (why, with figures: docs/design.md,
-"HTTP server"). It parses requests well enough but has no limits an exposed endpoint
-needs: it reads up to 100 header lines of 64 KiB each before a handler sees anything,
+"HTTP server"; the request head is parsed by ``exporter.webrequest``). It has no limits
+an exposed endpoint needs: it reads up to 100 header lines of 64 KiB each before a
+handler sees anything,
 its timeout is per socket read (a client sending one byte every few seconds never
 expires), it spins on ``accept()`` when the process is out of file descriptors, and
 it starts one thread per connection without bound. This module adds exactly those:

@@ -3,6 +3,7 @@
 import gzip
 import subprocess
 
+import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
@@ -323,3 +324,40 @@ def test_a_changed_head_of_many_small_families_is_compressed_in_one_piece(monkey
     body = cache.body(openmetrics=False, gzipped=True)
     assert gzip.decompress(body.content) == assemble([*head_blocks, *middle], openmetrics=False)
     assert len(calls) <= 2, calls  # the head in one piece, the (empty) tail
+
+
+def test_a_hit_of_an_unchanged_exporter_builds_nothing(monkeypatch):
+    """A scrape of an unchanged exporter compares the three versions and returns the body
+    it served last (issue 16: the per-scrape work, ordering checks included, was most of a
+    gzip scrape's cost against a raw socket); any version that moves is a miss."""
+    import exporter.exposition as exposition
+
+    middle = [_big_blocks(50), render_blocks(_samples()[:2])]
+    head = {"version": 1, "blocks": [_health_blocks(1)]}
+    tail = {"version": 1, "blocks": _runtime_blocks(1)}
+    data = {"version": 7}
+    cache = ExpositionCache(
+        lambda: (data["version"], middle),
+        tail=lambda: (tail["version"], tail["blocks"]),
+        head=lambda: (head["version"], head["blocks"]),
+    )
+    forms = [(om, gz) for om in (False, True) for gz in (False, True)]
+    first = {form: cache.body(openmetrics=form[0], gzipped=form[1]) for form in forms}
+    builds = []
+    real_body = cache._body
+    monkeypatch.setattr(cache, "_body", lambda *a: builds.append(a) or real_body(*a))
+    monkeypatch.setattr(exposition, "_precedes", lambda *a: pytest.fail("checked on a hit"))
+    for form in forms:
+        assert cache.body(openmetrics=form[0], gzipped=form[1]) is first[form]
+    assert builds == []
+    monkeypatch.undo()
+    monkeypatch.setattr(cache, "_body", lambda *a: builds.append(a) or real_body(*a))
+    for moved in (data, head, tail):
+        moved["version"] += 1
+        for openmetrics, gzipped in forms:
+            body = cache.body(openmetrics=openmetrics, gzipped=gzipped)
+            content = gzip.decompress(body.content) if gzipped else body.content
+            everything = [*head["blocks"], *middle, tail["blocks"]]
+            assert content == assemble(everything, openmetrics=openmetrics)
+            assert cache.body(openmetrics=openmetrics, gzipped=gzipped) is body
+    assert len(builds) == 3 * len(forms)

@@ -28,7 +28,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("exporter.groups", "exporter.gzipstitch", "exporter.exposition", "exporter.snapshot",
      "exporter.telemetry", "exporter.health", "exporter.runtime"),
     ("exporter.maintenance", "exporter.scheduler"),  # running collectors and maintenance
-    ("exporter.app", "exporter.web", "exporter.webconfig", "exporter.weblimits"),  # wiring, HTTP
+    ("exporter.app", "exporter.web", "exporter.webconfig", "exporter.weblimits",
+     "exporter.webrequest"),  # wiring, HTTP
     ("exporter.cli", "exporter.__main__"),  # the command line (demo mode: the simulator)
 )
 SIMULATOR = "exporter.simulator"  # an island: imports only itself; only cli imports it

@@ -6,10 +6,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter import groups
-from exporter.exposition import ExpositionCache
+from exporter.exposition import ExpositionCache, render_blocks
 from exporter.gzipstitch import DeflatedBlock
 from exporter.samples import Sample
-from exporter.snapshot import RunSink, SnapshotStore
+from exporter.snapshot import CachedBlockSource, RunSink, SnapshotStore
 
 
 @pytest.fixture(autouse=True, params=["small-blocks-as-text", "every-block-deflated"])
@@ -166,3 +166,58 @@ def test_large_blocks_are_kept_deflated_and_served_the_same_in_every_form(packin
     unpacked = SnapshotStore(pack=False)
     unpacked.swap("spe1", "statistics", _run([_size("a", 3), _size("b", 2)]), 160.0)
     assert ExpositionCache(unpacked.collect).body(openmetrics=False, gzipped=False).content == text
+
+
+class _Up(CachedBlockSource):
+    """A block source like health: ``set`` changes its one series."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def set(self, value):
+        with self._lock:
+            self.value = value
+            self._version += 1
+
+    def _render_blocks(self):
+        return render_blocks([Sample("mailstore_spe_up", (("target", "spe1"),), self.value)])
+
+
+def test_collect_data_and_collect_sources_answer_from_cache_until_something_moves():
+    """Every scrape calls both (the app's wiring): an unchanged store answers with the same
+    pair (no lock, no sorting, no rendering), and every kind of change is seen at once."""
+    store = SnapshotStore()
+    up = _Up(1)
+    cache = ExpositionCache(store.collect_data, head=store.collect_sources)
+
+    def values():
+        body = cache.body(openmetrics=False, gzipped=True).content
+        return {
+            (s.name, s.labels.get("instance_id")): s.value
+            for family in parse_text(gzip.decompress(body).decode())
+            for s in family.samples
+        }
+
+    store.swap("spe1", "statistics", _run([_size("a", 1), _size("b", 2)]), 100.0)
+    assert store.collect_data() is store.collect_data()
+    assert store.collect_sources() is store.collect_sources()
+    assert values() == {("mailstore_spe_instance_archive_size_bytes", "a"): 1,
+                        ("mailstore_spe_instance_archive_size_bytes", "b"): 2}
+    store.add_source(up)
+    assert values()[("mailstore_spe_up", None)] == 1
+    up.set(0)  # the source moved, not the store
+    assert values()[("mailstore_spe_up", None)] == 0
+    pair = store.collect_sources()
+    assert store.collect_sources() is pair
+    store.swap("spe1", "statistics", _run([_size("a", 5)]), 160.0)
+    assert values() == {("mailstore_spe_instance_archive_size_bytes", "a"): 5,
+                        ("mailstore_spe_up", None): 0}
+    store.swap("spe1", "stores", _run([_size("c", 7)]), 170.0)
+    assert values()[("mailstore_spe_instance_archive_size_bytes", "c")] == 7
+    store.expire(400.0, lambda target, collector: 1000 if collector == "stores" else 100)
+    assert ("mailstore_spe_instance_archive_size_bytes", "a") not in values()
+    store.drop("spe1", "stores")
+    assert values() == {("mailstore_spe_up", None): 0}
+    store.remove_source(up)
+    assert values() == {}
