@@ -118,7 +118,12 @@ class Exporter:
         # Telemetry and health change with every call of a poll: the body's start, so a
         # scrape during a poll re-renders only that start (issue 16).
         self.exposition = ExpositionCache(
-            self.store.collect_data, tail=self.runtime.tail, head=self.store.collect_sources
+            self.store.collect_data,
+            tail=self.runtime.tail,
+            head=self.store.collect_sources,
+            busy=self.health.busy,
+            head_version=self.store.sources_version,
+            tail_version=self.runtime.version,
         )
         # New snapshot data is compressed by the poll that made it, not by a scrape.
         self.store.add_listener(self.exposition.prepare)
@@ -159,6 +164,9 @@ class Exporter:
             self.poller.start()
             self._scheduled = True
         if server is not None:
+            # Changed telemetry, health and process series are rendered in the refresher's
+            # thread, not by the scrapes that come while polls keep the interpreter busy.
+            self.exposition.start_refresher()
             self.web = WebServer(server)
             self.web.start()
             scheme = "https" if self._web_config.ssl_context else "http"
@@ -264,4 +272,5 @@ class Exporter:
     def stop(self) -> None:
         if self.web is not None:
             self.web.stop()
+        self.exposition.stop_refresher()
         self.poller.shutdown()

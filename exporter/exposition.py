@@ -26,10 +26,13 @@ Also here: content negotiation (``wants_openmetrics``, ``wants_gzip``).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from exporter.gzipstitch import (
     GZIP_HEADER,
@@ -56,6 +59,7 @@ TailSource = Callable[[], tuple[object, Blocks]]
 # otherwise the body is built as one). A change of them re-renders only the body's start.
 HeadSource = Callable[[], tuple[object, Sequence[Blocks]]]
 _FAMILY_INDEX = {name: i for i, name in enumerate(FAMILIES)}
+log = logging.getLogger(__name__)
 
 
 def format_value(value: float) -> str:
@@ -181,13 +185,52 @@ class Body:
 
 
 @dataclass(frozen=True)
-class _Prefix:
-    """A body without its tail: text parts, or a gzip header and segments with the CRC-32
-    and length of the data so far (an open member)."""
+class _Piece:
+    """Part of a body (its start, its collectors' data, its end): text parts, or deflate
+    segments with the CRC-32 and length of their text."""
 
     parts: tuple[bytes, ...]
     crc: int = 0
     size: int = 0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A rendered start or end of the body, and the version of the source it shows."""
+
+    version: object
+    piece: _Piece
+    at: float  # time.monotonic() when its rendering began
+    last_family: int = -1  # FAMILIES index of its last family (a start must precede the rest)
+
+
+def _last_family(sources: Sequence[Blocks]) -> int:
+    return max((_FAMILY_INDEX[f] for blocks in sources for f in blocks), default=-1)
+
+
+def _peek(
+    source: Callable[[], tuple[object, object]] | None,
+    version_of: Callable[[], object] | None,
+) -> tuple[object, Any]:
+    """(version, blocks) of a start or end source; with ``version_of`` the blocks are not
+    fetched (None) until they must be rendered: rendering them is what a scrape avoids."""
+    if source is None:
+        return None, None
+    if version_of is not None:
+        return version_of(), None
+    return source()
+
+
+# The refresher (``ExpositionCache.start_refresher``) renders a changed start or end of the
+# body this often, in its own thread.
+REFRESH_SECONDS = 0.1
+# While collector runs are in progress a scrape may serve a start (telemetry, health)
+# rendered up to this long ago instead of rendering it itself; at rest it never does.
+HEAD_LAG_SECONDS = 1.0
+# The end (the exporter's own process series, refreshed once a second) may lag this much.
+TAIL_LAG_SECONDS = 2.0
+# Forms (text/OpenMetrics, gzip or not) nobody asked for in this long are not refreshed.
+WANTED_SECONDS = 600.0
 
 
 class ExpositionCache:
@@ -203,10 +246,16 @@ class ExpositionCache:
     on top of the cached rest, so a scrape stays cheap when nothing else changed.
 
     ``head`` (optional) likewise begins the body: the exporter's telemetry and collector
-    health, which change with every API call while a poll runs. A scrape then re-renders
-    only the start and joins it to the cached middle (the collectors' data, by far the
-    largest part) with one CRC combination, instead of rebuilding the whole body while
-    competing with the polling threads for the interpreter (issue 16).
+    health, which change with every API call while a poll runs. A change of it re-renders
+    only the start, joined to the cached middle (the collectors' data, by far the largest
+    part) with one CRC combination.
+
+    With the refresher running (``start_refresher``), changed starts and ends are rendered
+    in its thread, and a scrape only joins prepared pieces: while a poll keeps the polling
+    threads busy, any Python work on the scrape path is shared out with them and takes
+    many times longer (issue 16). A scrape then may show telemetry and health up to
+    ``HEAD_LAG_SECONDS`` old, but only while ``busy()`` (collector runs in progress); at
+    rest it renders what it lacks itself. The collectors' data is never served stale.
     """
 
     def __init__(
@@ -214,118 +263,224 @@ class ExpositionCache:
         collect: Callable[[], tuple[object, Sequence[Blocks]]],
         tail: TailSource | None = None,
         head: HeadSource | None = None,
+        *,
+        busy: Callable[[], bool] | None = None,
+        head_version: Callable[[], object] | None = None,
+        tail_version: Callable[[], object] | None = None,
     ) -> None:
         self._collect = collect
         self._tail = tail
         self._head = head
-        self._lock = threading.Lock()
-        self._version: object = object()
-        # per (openmetrics, gzipped): (tail version, body), and the body without its tail
-        self._bodies: dict[tuple[bool, bool], tuple[object, Body]] = {}
-        self._prefixes: dict[tuple[bool, bool], _Prefix] = {}
+        self._busy = busy
+        # The sources' versions alone (cheap, no lock, nothing rendered): without them a
+        # scrape asks ``head``/``tail``, which render whatever changed.
+        self._head_version = head_version
+        self._tail_version = tail_version
+        self._first: tuple[object, int] = (object(), 0)
+        # per (openmetrics, gzipped): the middle (collectors' data) and its version
+        self._middles: dict[tuple[bool, bool], _Prepared] = {}
+        # per (openmetrics, gzipped): the latest rendered start and end
+        self._starts: dict[tuple[bool, bool], _Prepared] = {}
+        self._ends: dict[tuple[bool, bool], _Prepared] = {}
         # per (openmetrics, gzipped): the (data, head, tail) versions of the last body served
         self._last: dict[tuple[bool, bool], tuple[tuple[object, object, object], Body]] = {}
+        self._wanted: dict[tuple[bool, bool], float] = {}  # form -> when a scrape asked
+        self._refresher: threading.Thread | None = None
+        self._stop = threading.Event()
         # The family headers never change: their segments are made once.
         self._gzip = SegmentCache(
             fixed=(*_TEXT_HEADERS.values(), *_OPENMETRICS_HEADERS.values(), b"# EOF\n")
         )
 
+    # -- scrapes ---------------------------------------------------------------------------
     def body(self, *, openmetrics: bool, gzipped: bool) -> Body:
         key = (openmetrics, gzipped)
+        if self._refresher is not None:
+            self._wanted[key] = time.monotonic()
         version, sources = self._collect()
-        head_version, head = self._head() if self._head else (None, [])
-        tail_version, tail_blocks = self._tail() if self._tail else (None, {})
+        head = _peek(self._head, self._head_version)
+        tail = _peek(self._tail, self._tail_version)
         # The hit of an unchanged exporter: the sources' versions as they came, compared
         # with those of the last body of this form; no lock (the entry is replaced whole).
-        versions = (version, head_version, tail_version)
+        versions = (version, head[0], tail[0])
         last = self._last.get(key)
         if last is not None and last[0] == versions:
             return last[1]
-        body = self._body(key, version, sources, head_version, head, tail_version, tail_blocks)
-        self._last[key] = (versions, body)
+        start = self._start(key, *head)
+        if start.last_family >= self._first_family(version, sources):
+            # Not a clean start: build the start with the rest (same output, slower).
+            head_version, head_blocks = self._head()  # type: ignore[misc]
+            version, sources = (version, head_version), [*head_blocks, *sources]
+            start = _Prepared(head_version, _Piece(()), 0.0)
+        middle = self._middle(key, version, sources)
+        end = self._end(key, *tail)
+        body = _join(key, start.piece, middle.piece, end.piece)
+        # The versions the body shows (a lagging part: not the current ones).
+        shown = (versions[0] if middle.version == version else middle.version)
+        self._last[key] = ((shown, start.version, end.version), body)
         return body
 
-    def _body(
-        self,
-        key: tuple[bool, bool],
-        version: object,
-        sources: Sequence[Blocks],
-        head_version: object,
-        head: Sequence[Blocks],
-        tail_version: object,
-        tail_blocks: Blocks,
-    ) -> Body:
-        openmetrics, gzipped = key
-        if head and not _precedes(head, sources):
-            # Not a clean start: build the start with the rest (same output, slower).
-            version, sources = (version, head_version), [*head, *sources]
-            head_version, head = None, []
-        ends = (head_version, tail_version)
-        prefix = None
-        with self._lock:
-            if version == self._version:
-                cached = self._bodies.get(key)
-                if cached is not None and cached[0] == ends:
-                    return cached[1]
-                prefix = self._prefixes.get(key)
-        if prefix is None:
-            prefix = self._build_prefix(sources, openmetrics=openmetrics, gzipped=gzipped)
-        body = self._finish(head, prefix, tail_blocks, openmetrics=openmetrics, gzipped=gzipped)
-        with self._lock:
-            if version != self._version:
-                self._version = version
-                self._bodies = {}
-                self._prefixes = {}
-            self._prefixes[key] = prefix
-            self._bodies[key] = (ends, body)
-        return body
+    def _middle(
+        self, key: tuple[bool, bool], version: object, sources: Sequence[Blocks], *,
+        may_lag: bool = True,
+    ) -> _Prepared:
+        cached = self._middles.get(key)
+        if cached is not None and (
+            cached.version == version
+            or (may_lag and self._busy is not None
+                and self._may_lag(cached, HEAD_LAG_SECONDS) and self._busy())
+        ):
+            # A run's new data lags only for the moment between its swap and the end of
+            # ``prepare`` in the poll's thread, which builds the new middle.
+            return cached
+        middle = self._middles[key] = _Prepared(
+            version, self._build_middle(sources, key), time.monotonic()
+        )
+        return middle
+
+    def _first_family(self, version: object, sources: Sequence[Blocks]) -> int:
+        """The FAMILIES index of the first family of ``sources`` (cached per version)."""
+        cached = self._first
+        if cached[0] != version:
+            first = min(
+                (_FAMILY_INDEX[family] for blocks in sources for family in blocks),
+                default=len(_FAMILY_INDEX),
+            )
+            cached = self._first = (version, first)
+        return cached[1]
+
+    def _start(
+        self, key: tuple[bool, bool], version: object, head: Sequence[Blocks] | None
+    ) -> _Prepared:
+        prepared = self._starts.get(key)
+        if prepared is not None and (
+            prepared.version == version
+            or (self._busy is not None and self._may_lag(prepared, HEAD_LAG_SECONDS)
+                and self._busy())
+        ):
+            return prepared
+        if self._head is None:
+            prepared = _Prepared(None, _Piece(()), 0.0)
+        else:
+            began = time.monotonic()
+            if head is None:
+                version, head = self._head()
+            prepared = _Prepared(version, self._render(head, key, end=False), began,
+                                 _last_family(head))
+        self._starts[key] = prepared
+        return prepared
+
+    def _end(self, key: tuple[bool, bool], version: object, tail: Blocks | None) -> _Prepared:
+        prepared = self._ends.get(key)
+        if prepared is not None and (
+            prepared.version == version or self._may_lag(prepared, TAIL_LAG_SECONDS)
+        ):
+            return prepared
+        began = time.monotonic()
+        if tail is None and self._tail is not None:
+            version, tail = self._tail()
+        prepared = self._ends[key] = _Prepared(
+            version, self._render([tail] if tail else [], key, end=True), began
+        )
+        return prepared
+
+    def _may_lag(self, prepared: _Prepared, seconds: float) -> bool:
+        return self._refresher is not None and time.monotonic() - prepared.at <= seconds
+
+    # -- the refresher and the poll's thread ---------------------------------------------
+    def start_refresher(self, interval: float = REFRESH_SECONDS) -> None:
+        if self._refresher is not None:
+            return
+        self._stop.clear()
+        self._refresher = threading.Thread(
+            target=self._refresh_loop, args=(interval,), name="exposition-refresh", daemon=True
+        )
+        self._refresher.start()
+
+    def stop_refresher(self) -> None:
+        thread, self._refresher = self._refresher, None
+        self._stop.set()
+        if thread is not None:
+            thread.join(timeout=2)
+
+    def _refresh_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.refresh()
+            except Exception:  # scrapes render what they need themselves meanwhile
+                log.exception("rendering the start or end of /metrics failed")
+
+    def refresh(self) -> None:
+        """Render the start and end of every form scraped lately if their sources moved."""
+        now = time.monotonic()
+        forms = [key for key, at in list(self._wanted.items()) if now - at <= WANTED_SECONDS]
+        if not forms:
+            return
+        head = _peek(self._head, self._head_version)
+        tail = _peek(self._tail, self._tail_version)
+        for key in forms:
+            prepared = self._starts.get(key)
+            if self._head is not None and (prepared is None or prepared.version != head[0]):
+                self._starts.pop(key, None)  # render now, whatever the lag rules allow
+                self._start(key, *head)
+            prepared = self._ends.get(key)
+            if prepared is None or prepared.version != tail[0]:
+                self._ends.pop(key, None)
+                self._end(key, *tail)
 
     def prepare(self) -> None:
-        """Compress the blocks that are new since the last call and forget vanished ones.
+        """Compress the blocks that are new since the last call and forget vanished ones;
+        then build the middle of the forms scraped lately.
 
         Called after a snapshot swap (in the poller's thread), so that no scrape pays for
-        compressing a large block.
+        compressing a large block, nor for stitching the collectors' data.
         """
-        _, sources = self._collect()
+        version, sources = self._collect()
         _, head = self._head() if self._head else (None, [])
         self._gzip.prepare(block for blocks in [*head, *sources] for block in blocks.values())
+        if head and not _precedes(head, sources):
+            return  # the middle depends on the head: built by the scrapes
+        now = time.monotonic()
+        for key, at in list(self._wanted.items()):
+            if now - at <= WANTED_SECONDS:
+                self._middle(key, version, sources, may_lag=False)
 
-    def _build_prefix(
-        self, sources: Sequence[Blocks], *, openmetrics: bool, gzipped: bool
-    ) -> _Prefix:
+    # -- rendering -------------------------------------------------------------------------
+    def _build_middle(self, sources: Sequence[Blocks], key: tuple[bool, bool]) -> _Piece:
+        openmetrics, gzipped = key
         parts = _family_parts(sources, openmetrics=openmetrics)
         if not gzipped:
-            return _Prefix(tuple(_coalesce([text_of(part) for part in parts])))
+            return _Piece(tuple(_coalesce([text_of(part) for part in parts])))
         segments, crc, size = self._gzip.deflate(parts)  # the CRC of the middle alone
-        return _Prefix(tuple(_coalesce(segments)), crc, size)
+        return _Piece(tuple(_coalesce(segments)), crc, size)
 
-    def _finish(
-        self,
-        head: Sequence[Blocks],
-        middle: _Prefix,
-        tail: Blocks,
-        *,
-        openmetrics: bool,
-        gzipped: bool,
-    ) -> Body:
-        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        start = _family_parts(head, openmetrics=openmetrics) if head else []
-        end = _family_parts([tail], openmetrics=openmetrics) if tail else []
-        if openmetrics:
-            end.append(b"# EOF\n")
-        if gzipped:
-            # Runs of small parts are joined before they are compressed: every call into
-            # zlib gives the interpreter lock away, and while a poll keeps the polling
-            # threads busy, taking it back costs a thread switch each time (issue 16).
-            segments, crc, size = self._gzip.deflate(_coalesce(start))
-            start = [GZIP_HEADER, *segments]
-            crc = crc32_combine(crc, middle.crc, middle.size)
-            segments, crc, size = self._gzip.deflate(_coalesce(end), crc, size + middle.size)
-            end = [*segments, gzip_end(crc, size)]
-        else:
-            start, end = [text_of(p) for p in start], [text_of(p) for p in end]
-        parts = (*_coalesce(start), *middle.parts, *_coalesce(end))
-        return Body(parts, content_type, gzipped, sum(map(len, parts)))
+    def _render(self, sources: Sequence[Blocks], key: tuple[bool, bool], *, end: bool) -> _Piece:
+        openmetrics, gzipped = key
+        parts = _family_parts(sources, openmetrics=openmetrics)
+        if end and openmetrics:
+            parts.append(b"# EOF\n")
+        if not gzipped:
+            return _Piece(tuple(_coalesce([text_of(part) for part in parts])))
+        # Runs of small parts are joined before they are compressed: every call into
+        # zlib gives the interpreter lock away, and while a poll keeps the polling
+        # threads busy, taking it back costs a thread switch each time (issue 16).
+        segments, crc, size = self._gzip.deflate(_coalesce(parts))
+        if end:
+            crc32_combine(0, crc, size)  # caches the CRC shift of this length for the join
+        return _Piece(tuple(_coalesce(segments)), crc, size)
+
+
+def _join(key: tuple[bool, bool], start: _Piece, middle: _Piece, end: _Piece) -> Body:
+    openmetrics, gzipped = key
+    content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+    if gzipped:
+        crc = crc32_combine(start.crc, middle.crc, middle.size)
+        crc = crc32_combine(crc, end.crc, end.size)
+        size = start.size + middle.size + end.size
+        parts = (GZIP_HEADER, *start.parts, *middle.parts, *end.parts, gzip_end(crc, size))
+    else:
+        parts = (*start.parts, *middle.parts, *end.parts)
+    return Body(parts, content_type, gzipped, sum(map(len, parts)))
 
 
 def _precedes(head: Sequence[Blocks], rest: Sequence[Blocks]) -> bool:

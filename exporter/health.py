@@ -68,6 +68,7 @@ class HealthTable(CachedBlockSource):
         # reuse the same block, and a gzip scrape uses its segments as they are.
         self._outcome_lines: dict[str, Block] = {}
         self._outcome_block: Block = b""
+        self._in_flight: set[tuple[str, str]] = set()  # (target, collector) runs going on
         self._reload_ok = True
         self._reload_success_at: float | None = None
 
@@ -95,6 +96,7 @@ class HealthTable(CachedBlockSource):
             self._targets = [t for t in self._targets if t != target]
             for key in [k for k in self._collectors if k[0] == target]:
                 del self._collectors[key]
+                self._in_flight.discard(key)
             self._up.pop(target, None)
             for key in [k for k in self._outcome_lines if _group_target(k) == target]:
                 del self._outcome_lines[key]
@@ -111,6 +113,12 @@ class HealthTable(CachedBlockSource):
             status = self._collectors.get((target, collector))
             if status is not None:
                 status.running_since = started
+                self._in_flight.add((target, collector))
+
+    def busy(self) -> bool:
+        """True while any collector run is in progress. No lock: scrapes ask it while the
+        polls run (``exporter.exposition.ExpositionCache``)."""
+        return bool(self._in_flight)
 
     def record_run(
         self,
@@ -146,6 +154,7 @@ class HealthTable(CachedBlockSource):
                 status.notes = tuple(notes)
             previous_error, previous_success = status.error, status.success
             status.running_since = None
+            self._in_flight.discard((target, collector))
             status.runs += 1
             status.success = success
             status.duration = duration

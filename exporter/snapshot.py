@@ -72,8 +72,9 @@ class CachedBlockSource:
         raise NotImplementedError
 
     def version(self) -> int:
-        with self._lock:
-            return self._version
+        # No lock: reading an int attribute is atomic, and scrapes ask for the version of
+        # every source while the polling threads change them (issue 16).
+        return self._version
 
     def blocks(self) -> Blocks:
         with self._lock:
@@ -242,6 +243,10 @@ class SnapshotStore:
                 [entry.merged for _, entry in sorted(self._entries.items())],
             )
         return data
+
+    def sources_version(self) -> object:
+        """The version ``collect_sources`` would give, without rendering anything."""
+        return (self._generation, *[s.version() for s in self._source_list])
 
     def collect_sources(self) -> tuple[object, Sequence[Blocks]]:
         """The added sources alone (health, telemetry: they change during every poll);

@@ -219,13 +219,13 @@ def _runtime_blocks(value):
 def _count_prefix_builds(cache, monkeypatch) -> list:
     """A list that grows by one each time ``cache`` builds the cached part of a body."""
     prefixes = []
-    real_build_prefix = cache._build_prefix
+    real_build_prefix = cache._build_middle
 
     def counting_build_prefix(*args, **kwargs):
         prefixes.append(kwargs)
         return real_build_prefix(*args, **kwargs)
 
-    monkeypatch.setattr(cache, "_build_prefix", counting_build_prefix)
+    monkeypatch.setattr(cache, "_build_middle", counting_build_prefix)
     return prefixes
 
 
@@ -344,14 +344,14 @@ def test_a_hit_of_an_unchanged_exporter_builds_nothing(monkeypatch):
     forms = [(om, gz) for om in (False, True) for gz in (False, True)]
     first = {form: cache.body(openmetrics=form[0], gzipped=form[1]) for form in forms}
     builds = []
-    real_body = cache._body
-    monkeypatch.setattr(cache, "_body", lambda *a: builds.append(a) or real_body(*a))
+    real_join = exposition._join
+    monkeypatch.setattr(exposition, "_join", lambda *a: builds.append(a) or real_join(*a))
     monkeypatch.setattr(exposition, "_precedes", lambda *a: pytest.fail("checked on a hit"))
     for form in forms:
         assert cache.body(openmetrics=form[0], gzipped=form[1]) is first[form]
     assert builds == []
     monkeypatch.undo()
-    monkeypatch.setattr(cache, "_body", lambda *a: builds.append(a) or real_body(*a))
+    monkeypatch.setattr(exposition, "_join", lambda *a: builds.append(a) or real_join(*a))
     for moved in (data, head, tail):
         moved["version"] += 1
         for openmetrics, gzipped in forms:
@@ -361,3 +361,101 @@ def test_a_hit_of_an_unchanged_exporter_builds_nothing(monkeypatch):
             assert content == assemble(everything, openmetrics=openmetrics)
             assert cache.body(openmetrics=openmetrics, gzipped=gzipped) is body
     assert len(builds) == 3 * len(forms)
+
+
+class _Sources:
+    """A middle, head and tail whose versions and blocks a test moves, and counts of how
+    often the cache asked for each one's blocks (i.e. rendered it)."""
+
+    def __init__(self):
+        self.versions = {"data": 1, "head": 1, "tail": 1}
+        self.asked = {"data": 0, "head": 0, "tail": 0}
+        self.busy = True
+
+    def blocks(self, name):
+        value = self.versions[name]
+        if name == "head":
+            return [_health_blocks(value)]
+        if name == "tail":
+            return _runtime_blocks(value)
+        return [_big_blocks(20 + value)]
+
+    def cache(self):
+        def source(name):
+            def get():
+                self.asked[name] += 1
+                return self.versions[name], self.blocks(name)
+            return get
+
+        return ExpositionCache(
+            source("data"), head=source("head"), tail=source("tail"),
+            busy=lambda: self.busy,
+            head_version=lambda: self.versions["head"],
+            tail_version=lambda: self.versions["tail"],
+        )
+
+    def expected(self, openmetrics=False):
+        everything = [*self.blocks("head"), *self.blocks("data"), self.blocks("tail")]
+        return assemble(everything, openmetrics=openmetrics)
+
+
+def _content(body):
+    return gzip.decompress(body.content) if body.gzipped else body.content
+
+
+def test_with_the_refresher_a_scrape_during_a_poll_joins_prepared_pieces_only():
+    """Issue 16: while collector runs are in progress a scrape renders nothing itself: it
+    serves the start and end the refresher rendered (up to HEAD_LAG_SECONDS old) and the
+    middle ``prepare`` built in the poll's thread; the refresher then catches up."""
+    src = _Sources()
+    cache = src.cache()
+    cache.start_refresher(interval=3600)  # refreshed by hand below
+    try:
+        for gzipped in (False, True):
+            assert _content(cache.body(openmetrics=False, gzipped=gzipped)) == src.expected()
+        old = src.expected()
+        asked = {name: src.asked[name] for name in ("head", "tail")}
+        src.versions["head"] += 1
+        src.versions["tail"] += 1
+        for gzipped in (False, True):
+            assert _content(cache.body(openmetrics=False, gzipped=gzipped)) == old
+        # nothing rendered by the scrapes (the collectors' data is asked every time: in
+        # the exporter that is a cached answer, SnapshotStore.collect_data)
+        assert {name: src.asked[name] for name in ("head", "tail")} == asked
+        cache.refresh()
+        for gzipped in (False, True):
+            assert _content(cache.body(openmetrics=False, gzipped=gzipped)) == src.expected()
+        # New collector data: until prepare() (the poll's thread) builds the new middle,
+        # scrapes during the poll serve the previous one; then the new one.
+        before = src.expected()
+        src.versions["data"] += 1
+        assert _content(cache.body(openmetrics=False, gzipped=True)) == before
+        cache.prepare()
+        assert _content(cache.body(openmetrics=False, gzipped=True)) == src.expected()
+    finally:
+        cache.stop_refresher()
+
+
+def test_at_rest_or_past_the_lag_a_scrape_renders_what_changed_itself(monkeypatch):
+    import exporter.exposition as exposition
+
+    src = _Sources()
+    cache = src.cache()
+    cache.start_refresher(interval=3600)
+    try:
+        cache.body(openmetrics=True, gzipped=True)
+        src.busy = False  # no collector run in progress: exact, whatever was prepared
+        src.versions["head"] += 1
+        src.versions["data"] += 1
+        assert _content(cache.body(openmetrics=True, gzipped=True)) == src.expected(True)
+        src.busy = True
+        monkeypatch.setattr(exposition, "HEAD_LAG_SECONDS", 0.0)
+        monkeypatch.setattr(exposition, "TAIL_LAG_SECONDS", 0.0)
+        for name in src.versions:
+            src.versions[name] += 1
+        assert _content(cache.body(openmetrics=True, gzipped=True)) == src.expected(True)
+    finally:
+        cache.stop_refresher()
+    # Without a refresher nothing ever lags (tests, tools: exact bodies).
+    src.versions["head"] += 1
+    assert _content(cache.body(openmetrics=True, gzipped=True)) == src.expected(True)
