@@ -278,7 +278,7 @@ class ExpositionCache:
         self._tail_version = tail_version
         self._first: tuple[object, int] = (object(), 0)
         # per (openmetrics, gzipped): the middle (collectors' data) and its version
-        self._middles: dict[tuple[bool, bool], _Prepared] = {}
+        self._middles: dict[tuple[bool, bool], tuple[object, _Piece]] = {}
         # per (openmetrics, gzipped): the latest rendered start and end
         self._starts: dict[tuple[bool, bool], _Prepared] = {}
         self._ends: dict[tuple[bool, bool], _Prepared] = {}
@@ -297,8 +297,13 @@ class ExpositionCache:
         key = (openmetrics, gzipped)
         if self._refresher is not None:
             self._wanted[key] = time.monotonic()
-        version, sources = self._collect()
+        # The head is read before the collectors' data: a poll swaps a run's data in
+        # before it records the run's health, and the alert rules rely on that order (a
+        # collector shown successful with its data not yet there would resolve alerts
+        # falsely), so a body never shows a newer head than data.
         head = _peek(self._head, self._head_version)
+        start = self._start(key, *head)  # a prepared one, or rendered now: before the data
+        version, sources = self._collect()
         tail = _peek(self._tail, self._tail_version)
         # The hit of an unchanged exporter: the sources' versions as they came, compared
         # with those of the last body of this form; no lock (the entry is replaced whole).
@@ -306,36 +311,29 @@ class ExpositionCache:
         last = self._last.get(key)
         if last is not None and last[0] == versions:
             return last[1]
-        start = self._start(key, *head)
         if start.last_family >= self._first_family(version, sources):
             # Not a clean start: build the start with the rest (same output, slower).
             head_version, head_blocks = self._head()  # type: ignore[misc]
+            version, sources = self._collect()  # after the head, as above
             version, sources = (version, head_version), [*head_blocks, *sources]
             start = _Prepared(head_version, _Piece(()), 0.0)
         middle = self._middle(key, version, sources)
         end = self._end(key, *tail)
-        body = _join(key, start.piece, middle.piece, end.piece)
-        # The versions the body shows (a lagging part: not the current ones).
-        shown = (versions[0] if middle.version == version else middle.version)
-        self._last[key] = ((shown, start.version, end.version), body)
+        body = _join(key, start.piece, middle, end.piece)
+        # The versions the body shows (a lagging start or end: not the current ones).
+        self._last[key] = ((versions[0], start.version, end.version), body)
         return body
 
-    def _middle(
-        self, key: tuple[bool, bool], version: object, sources: Sequence[Blocks], *,
-        may_lag: bool = True,
-    ) -> _Prepared:
+    def _middle(self, key: tuple[bool, bool], version: object, sources: Sequence[Blocks]) -> _Piece:
+        """The collectors' data of ``version``: never served stale (see ``body``)."""
         cached = self._middles.get(key)
-        if cached is not None and (
-            cached.version == version
-            or (may_lag and self._busy is not None
-                and self._may_lag(cached, HEAD_LAG_SECONDS) and self._busy())
-        ):
-            # A run's new data lags only for the moment between its swap and the end of
-            # ``prepare`` in the poll's thread, which builds the new middle.
-            return cached
-        middle = self._middles[key] = _Prepared(
-            version, self._build_middle(sources, key), time.monotonic()
-        )
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        middle = self._build_middle(sources, key)
+        if self._collect()[0] == version:
+            # Kept only while current: a poll's ``prepare`` that finished late must not
+            # put back an older middle over a newer one.
+            self._middles[key] = (version, middle)
         return middle
 
     def _first_family(self, version: object, sources: Sequence[Blocks]) -> int:
@@ -443,7 +441,7 @@ class ExpositionCache:
         now = time.monotonic()
         for key, at in list(self._wanted.items()):
             if now - at <= WANTED_SECONDS:
-                self._middle(key, version, sources, may_lag=False)
+                self._middle(key, version, sources)
 
     # -- rendering -------------------------------------------------------------------------
     def _build_middle(self, sources: Sequence[Blocks], key: tuple[bool, bool]) -> _Piece:
