@@ -81,6 +81,9 @@ class HealthTable(CachedBlockSource):
                 self._collectors[(target, collector)] = CollectorStatus(interval, enabled)
             else:
                 status.interval, status.enabled = interval, enabled
+            if not enabled:
+                # A run a reload cut short records nothing: a disabled collector is idle.
+                self._in_flight.discard((target, collector))
             self._version += 1
 
     def record_config_load(self, ok: bool, at: float) -> None:

@@ -164,3 +164,22 @@ def test_large_instance_outcomes_are_kept_deflated_and_joined_without_inflating(
         assert gzip.decompress(zipped.content) == text
         plain.remove_target("spe2")
         packed.remove_target("spe2")
+
+
+def test_busy_while_any_run_is_in_progress_and_never_stuck_after_a_reload():
+    """``busy()`` lets scrapes serve telemetry and health rendered a moment ago (issue 16):
+    it must end with the runs, also for runs a reload retired (they record nothing)."""
+    h = HealthTable()
+    for collector in ("stores", "jobs"):
+        h.configure("spe1", collector, 300, True)
+    assert not h.busy()
+    h.record_start("spe1", "stores", 1.0)
+    h.record_start("spe1", "jobs", 1.0)
+    assert h.busy()
+    h.record_run("spe1", "stores", success=True, duration=1, finished_at=2, error=None)
+    assert h.busy()
+    h.configure("spe1", "jobs", 300, False)  # a reload disabled it; its run never records
+    assert not h.busy()
+    h.record_start("spe1", "stores", 3.0)
+    h.remove_target("spe1")
+    assert not h.busy()
