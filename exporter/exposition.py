@@ -149,15 +149,6 @@ def assemble(sources: Sequence[Blocks], *, openmetrics: bool) -> bytes:
     return b"".join(parts)
 
 
-def body_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[bytes]:
-    """The body as a list of byte strings in order (headers and the sources' own blocks,
-    nothing copied); ``b"".join`` of it equals ``assemble``."""
-    parts = [text_of(part) for part in _family_parts(sources, openmetrics=openmetrics)]
-    if openmetrics:
-        parts.append(b"# EOF\n")
-    return parts
-
-
 def _family_parts(sources: Sequence[Blocks], *, openmetrics: bool) -> list[Block]:
     """Headers and blocks in family order; deflated blocks stay deflated (``text_of``
     turns them into text for an uncompressed body)."""
@@ -357,6 +348,12 @@ class ExpositionCache:
                 and self._busy())
         ):
             return prepared
+        return self._new_start(key, version, head)
+
+    def _new_start(
+        self, key: tuple[bool, bool], version: object, head: Sequence[Blocks] | None
+    ) -> _Prepared:
+        """Render the start now (``head`` None: asked from the source) and keep it."""
         if self._head is None:
             prepared = _Prepared(None, _Piece(()), 0.0)
         else:
@@ -374,6 +371,10 @@ class ExpositionCache:
             prepared.version == version or self._may_lag(prepared, TAIL_LAG_SECONDS)
         ):
             return prepared
+        return self._new_end(key, version, tail)
+
+    def _new_end(self, key: tuple[bool, bool], version: object, tail: Blocks | None) -> _Prepared:
+        """Render the end now (``tail`` None: asked from the source) and keep it."""
         began = time.monotonic()
         if tail is None and self._tail is not None:
             version, tail = self._tail()
@@ -419,12 +420,10 @@ class ExpositionCache:
         for key in forms:
             prepared = self._starts.get(key)
             if self._head is not None and (prepared is None or prepared.version != head[0]):
-                self._starts.pop(key, None)  # render now, whatever the lag rules allow
-                self._start(key, *head)
+                self._new_start(key, *head)
             prepared = self._ends.get(key)
             if prepared is None or prepared.version != tail[0]:
-                self._ends.pop(key, None)
-                self._end(key, *tail)
+                self._new_end(key, *tail)
 
     def prepare(self) -> None:
         """Compress the blocks that are new since the last call and forget vanished ones;
@@ -434,10 +433,9 @@ class ExpositionCache:
         compressing a large block, nor for stitching the collectors' data.
         """
         version, sources = self._collect()
-        _, head = self._head() if self._head else (None, [])
-        self._gzip.prepare(block for blocks in [*head, *sources] for block in blocks.values())
-        if head and not _precedes(head, sources):
-            return  # the middle depends on the head: built by the scrapes
+        # Only the collectors' blocks: the start and end are rendered (and their small
+        # parts compressed together) by the refresher or the scrape that needs them.
+        self._gzip.prepare(block for blocks in sources for block in blocks.values())
         now = time.monotonic()
         for key, at in list(self._wanted.items()):
             if now - at <= WANTED_SECONDS:
@@ -446,25 +444,29 @@ class ExpositionCache:
     # -- rendering -------------------------------------------------------------------------
     def _build_middle(self, sources: Sequence[Blocks], key: tuple[bool, bool]) -> _Piece:
         openmetrics, gzipped = key
-        parts = _family_parts(sources, openmetrics=openmetrics)
-        if not gzipped:
-            return _Piece(tuple(_coalesce([text_of(part) for part in parts])))
-        segments, crc, size = self._gzip.deflate(parts)  # the CRC of the middle alone
-        return _Piece(tuple(_coalesce(segments)), crc, size)
+        # Large blocks keep their own (cached) segments; small ones were compressed by
+        # ``prepare``, so nothing is joined before compression here.
+        return self._piece(_family_parts(sources, openmetrics=openmetrics), gzipped)
 
     def _render(self, sources: Sequence[Blocks], key: tuple[bool, bool], *, end: bool) -> _Piece:
         openmetrics, gzipped = key
         parts = _family_parts(sources, openmetrics=openmetrics)
         if end and openmetrics:
             parts.append(b"# EOF\n")
-        if not gzipped:
-            return _Piece(tuple(_coalesce([text_of(part) for part in parts])))
         # Runs of small parts are joined before they are compressed: every call into
         # zlib gives the interpreter lock away, and while a poll keeps the polling
         # threads busy, taking it back costs a thread switch each time (issue 16).
-        segments, crc, size = self._gzip.deflate(_coalesce(parts))
-        if end:
-            crc32_combine(0, crc, size)  # caches the CRC shift of this length for the join
+        piece = self._piece(_coalesce(parts), gzipped)
+        if end and gzipped:
+            # caches the CRC shift of this length for the join
+            crc32_combine(0, piece.crc, piece.size)
+        return piece
+
+    def _piece(self, parts: Sequence[Block], gzipped: bool) -> _Piece:
+        """``parts`` as text, or as deflate segments with their CRC-32 and length."""
+        if not gzipped:
+            return _Piece(tuple(_coalesce([text_of(part) for part in parts])))
+        segments, crc, size = self._gzip.deflate(parts)
         return _Piece(tuple(_coalesce(segments)), crc, size)
 
 
@@ -479,17 +481,6 @@ def _join(key: tuple[bool, bool], start: _Piece, middle: _Piece, end: _Piece) ->
     else:
         parts = (*start.parts, *middle.parts, *end.parts)
     return Body(parts, content_type, gzipped, sum(map(len, parts)))
-
-
-def _precedes(head: Sequence[Blocks], rest: Sequence[Blocks]) -> bool:
-    """True if every family of ``head`` comes before every family of ``rest`` (FAMILIES
-    order), i.e. rendering head then rest gives the body rendering all at once gives."""
-    last = max((_FAMILY_INDEX[f] for blocks in head for f in blocks), default=-1)
-    for blocks in rest:
-        for family in blocks:
-            if _FAMILY_INDEX[family] <= last:
-                return False
-    return True
 
 
 def _coalesce(parts: Sequence[Block], small: int = 65536) -> list[Block]:

@@ -22,13 +22,17 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from exporter.gzipstitch import Block, DeflatedBlock, deflate_pieces
+from exporter.gzipstitch import Block, DeflatedBlock, inflate_segment, pack_pieces
 
 Blocks = dict[str, Block]  # family -> rendered lines (same as exposition.Blocks)
 
 # With ``pack``, families with at least this much text are kept deflated (DeflatedBlock);
 # smaller ones stay text: compressing them saves little and costs every plain scrape.
 PACK_ABOVE = 4096
+
+
+def _pack_above(pack: bool) -> int | None:
+    return PACK_ABOVE if pack else None
 
 _UNSET = float("nan")  # collection time filled in by ``finish``
 
@@ -121,11 +125,7 @@ class GroupBlocks:
                 column.append(total)
             if total:
                 ends[family] = column
-                merged[family] = (
-                    deflate_pieces(pieces)
-                    if self.packed and total >= PACK_ABOVE
-                    else b"".join(pieces)
-                )
+                merged[family] = pack_pieces(pieces, total, _pack_above(self.packed))
         return GroupBlocks(keys, at, ends, merged, packed=self.packed)
 
 
@@ -251,10 +251,10 @@ def _reorder(
             if stop > start:
                 if part == len(lines.spools):
                     text: bytes | bytearray = lines.current
+                elif part in inflated:
+                    text = inflated[part]
                 else:
-                    text = inflated.get(part) or inflated.setdefault(
-                        part, zlib.decompressobj(-15).decompress(lines.spools[part])
-                    )
+                    text = inflated[part] = inflate_segment(lines.spools[part])
                 yield memoryview(text)[start:stop]
                 total += stop - start
                 left[part] -= 1
@@ -263,6 +263,6 @@ def _reorder(
                     lines.spools[part] = b""
             ends.append(total)
 
-    merged = deflate_pieces(pieces()) if pack and size >= PACK_ABOVE else b"".join(pieces())
+    merged = pack_pieces(pieces(), size, _pack_above(pack))
     lines.current = bytearray()
     return merged, ends

@@ -101,7 +101,7 @@ class DeflatedBlock:
         """The text, inflated now and not kept (kept-instance merges, expiry)."""
         if self._text is not None:
             return self._text
-        return zlib.decompressobj(-15).decompress(self.segment)
+        return inflate_segment(self.segment)
 
     def text(self) -> bytes:
         """The text, kept with the block from now on (uncompressed scrapes)."""
@@ -113,6 +113,11 @@ class DeflatedBlock:
 
 # A block, as sources hand it to the exposition: its text, or its deflate segment.
 Block = bytes | DeflatedBlock
+
+
+def inflate_segment(segment: bytes) -> bytes:
+    """The data of a raw deflate segment (whether or not it ends with a final block)."""
+    return zlib.decompressobj(-15).decompress(segment)
 
 
 def text_of(block: Block) -> bytes:
@@ -146,12 +151,12 @@ def deflate_pieces(pieces: Iterable[bytes | memoryview]) -> DeflatedBlock:
     return DeflatedBlock(b"".join(out), crc, size)
 
 
-def pack_text(text: bytes, above: int) -> Block:
-    """``text`` as a ``DeflatedBlock`` if it is at least ``above`` bytes, else as it is."""
-    if len(text) < above:
-        return text
-    segment, crc = deflate_segment(text)
-    return DeflatedBlock(segment, crc, len(text))
+def pack_pieces(pieces: Sequence[bytes | memoryview], size: int, above: int | None) -> Block:
+    """The concatenation of ``pieces`` (``size`` bytes in all): a ``DeflatedBlock`` if
+    ``above`` is given and ``size`` reaches it, else the joined text."""
+    if above is not None and size >= above:
+        return deflate_pieces(pieces)
+    return b"".join(pieces)
 
 
 def concat_blocks(blocks: Sequence[Block]) -> Block:
@@ -228,11 +233,6 @@ class SegmentCache:
             # Large and not prepared: remember it (``prepare`` prunes the cache later).
             self._segments[id(block)] = (block, segment, crc)
         return segment, crc
-
-    def stitch(self, parts: Iterable[Block]) -> list[bytes]:
-        """The gzip form of ``b"".join(parts)`` as a list of byte strings (one member)."""
-        segments, crc, size = self.deflate(parts)
-        return [_GZIP_HEADER, *segments, gzip_end(crc, size)]
 
     def deflate(
         self, parts: Iterable[Block], crc: int = 0, size: int = 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from exporter import __version__, groups
 from exporter.exposition import Blocks, render_blocks
-from exporter.gzipstitch import Block, concat_blocks, pack_text
+from exporter.gzipstitch import Block, concat_blocks, pack_pieces
 from exporter.revision import revision
 from exporter.samples import SampleBuilder
 from exporter.snapshot import CachedBlockSource
@@ -142,13 +142,9 @@ class HealthTable(CachedBlockSource):
             # taken: scrapes read this table while the polls run.
             lines = SampleBuilder(target)
             for iid, ok in sorted(instance_outcomes.items()):
-                lines.add(
-                    "mailstore_spe_instance_collect_success", ok,
-                    instance_id=iid, collector=collector,
-                )  # fmt: skip
-            outcome_lines = pack_text(
-                render_blocks(lines.samples).get(OUTCOME_FAMILY, b""), groups.PACK_ABOVE
-            )
+                lines.add(OUTCOME_FAMILY, ok, instance_id=iid, collector=collector)
+            text = render_blocks(lines.samples).get(OUTCOME_FAMILY, b"")
+            outcome_lines = pack_pieces([text], len(text), groups.PACK_ABOVE)
         with self._lock:
             status = self._collectors.get((target, collector))
             if status is None:

@@ -246,13 +246,16 @@ class SnapshotStore:
 
     def sources_version(self) -> object:
         """The version ``collect_sources`` would give, without rendering anything."""
-        return (self._generation, *[s.version() for s in self._source_list])
+        return self._version_of(self._source_list)
+
+    def _version_of(self, sources: Sequence[BlockSource]) -> object:
+        return (self._generation, *[s.version() for s in sources])
 
     def collect_sources(self) -> tuple[object, Sequence[Blocks]]:
         """The added sources alone (health, telemetry: they change during every poll);
         like ``collect_data``, kept until a source's version moves."""
         sources = self._source_list
-        version = (self._generation, *[s.version() for s in sources])
+        version = self._version_of(sources)
         cached = self._sources_data
         if cached[0] == version:
             return cached

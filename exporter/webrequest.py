@@ -26,11 +26,13 @@ from collections.abc import Callable, Iterator
 MAX_FIELDS = 100
 MAX_LINE = 65536  # bytes per line (the standard library's limit); the head budget is smaller
 
+_TOKEN_CHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # tchar (RFC 9110 5.6.2)
+_CONTROL_CHARS = r"\x00-\x08\x0a-\x1f\x7f"  # CTL but HTAB
 # name ":" OWS value OWS, where name is a token and value has no CTL but HTAB (the
 # whitespace around the value is stripped after the match: a lazy pattern backtracks).
-_FIELD = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\x00-\x08\x0a-\x1f\x7f]*)")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_FIELD = re.compile(rf"({_TOKEN_CHAR}+):([^{_CONTROL_CHARS}]*)")
+_TOKEN = re.compile(rf"{_TOKEN_CHAR}+")
+_CONTROL = re.compile(rf"[{_CONTROL_CHARS}]")
 
 
 class BadRequest(Exception):

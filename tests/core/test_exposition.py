@@ -346,7 +346,7 @@ def test_a_hit_of_an_unchanged_exporter_builds_nothing(monkeypatch):
     builds = []
     real_join = exposition._join
     monkeypatch.setattr(exposition, "_join", lambda *a: builds.append(a) or real_join(*a))
-    monkeypatch.setattr(exposition, "_precedes", lambda *a: pytest.fail("checked on a hit"))
+    monkeypatch.setattr(cache, "_first_family", lambda *a: pytest.fail("checked on a hit"))
     for form in forms:
         assert cache.body(openmetrics=form[0], gzipped=form[1]) is first[form]
     assert builds == []
