@@ -10,6 +10,7 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -202,12 +203,18 @@ class SimulatorProcess:
         return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
-            self.proc.kill()
+        stop_process(self.proc, timeout=10)
         self._dir.cleanup()
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def cpu_seconds(pid: int) -> float:

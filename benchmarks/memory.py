@@ -36,6 +36,7 @@ from _common import (
     exporter_config,
     memory_map,
     rss_mb,
+    stop_process,
 )
 
 from exporter.collectors import ALL_COLLECTORS
@@ -146,11 +147,7 @@ def main() -> None:
         hwm = rss_mb(exporter.pid, "VmHWM")
         kinds = memory_map(exporter.pid)
     finally:
-        exporter.terminate()
-        try:
-            exporter.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            exporter.kill()
+        stop_process(exporter, timeout=15)
         sim.stop()
         workdir.cleanup()
 
